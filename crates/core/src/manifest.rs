@@ -1,0 +1,457 @@
+//! `kite.json`: the Kite manifest schema (subscriptions, filters, enrichment,
+//! scoring, queue, sink) plus Kite Desk's `sources` and `ingress` blocks.
+//!
+//! Errors name the JSON path and the problem (`sources[1].type: unknown
+//! variant "gitlab"…`). `//` line comments are allowed, so the embedded
+//! default can explain itself.
+
+use serde::{Deserialize, Deserializer};
+
+use crate::event::Importance;
+use crate::glob::Glob;
+use crate::providers::ProviderKind;
+use crate::verify::{DEFAULT_TOLERANCE_SECS, Scheme};
+
+/// The default configuration compiled into the binary: what `kitedesk serve`
+/// uses when no `--manifest` is given.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default-kite.json");
+
+/// Largest body an ingress may be configured to accept: GitHub's own cap.
+pub const MAX_BODY_LIMIT: usize = 25 * 1024 * 1024;
+/// Default ingress body limit, as the Kite SDK and relay use.
+pub const DEFAULT_MAX_BODY: usize = 256 * 1024;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct ManifestError {
+    /// JSON path of the offending field, e.g. `scoring.rules[0].match.type`.
+    pub path: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Manifest {
+    pub name: Option<String>,
+    pub sources: Vec<SourceConfig>,
+    pub subscriptions: Vec<Subscription>,
+    pub filters: Filters,
+    pub enrichment: Vec<Enrichment>,
+    pub scoring: Scoring,
+    pub queue: Option<Queue>,
+    pub sink: Option<SinkConfig>,
+    pub ingress: Ingress,
+}
+
+/// A webhook source the local ingress accepts at `/hooks/{name}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ProviderKind,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifyConfig {
+    /// Environment variable(s) holding the signing secret, newest first; a
+    /// second entry keeps a rotated-out secret valid during its grace window.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub secret_env: Vec<String>,
+    /// Override the provider's signature scheme.
+    pub scheme: Option<Scheme>,
+    pub tolerance_secs: Option<i64>,
+    /// Accept requests when no secret is available, marked unverified.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+}
+
+impl VerifyConfig {
+    pub fn tolerance(&self) -> i64 {
+        self.tolerance_secs.unwrap_or(DEFAULT_TOLERANCE_SECS)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    pub source: Option<String>,
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+}
+
+/// A Kite match rule: every present field must match.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRule {
+    pub source: Option<Glob>,
+    #[serde(rename = "type")]
+    pub ty: Option<Glob>,
+    pub actor: Option<Glob>,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<Glob>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Filters {
+    pub drop: Vec<MatchRule>,
+    pub keep_only: Vec<MatchRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrichment {
+    #[serde(rename = "match", default)]
+    pub rule: MatchRule,
+    pub run: String,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scoring {
+    pub rules: Vec<ScoringRule>,
+    pub dedup: Option<Dedup>,
+    pub default_importance: Importance,
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            dedup: None,
+            default_importance: Importance::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoringRule {
+    #[serde(rename = "match", default)]
+    pub rule: MatchRule,
+    #[serde(default)]
+    pub paths: Vec<Glob>,
+    pub importance: Importance,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dedup {
+    #[serde(deserialize_with = "duration")]
+    pub window: std::time::Duration,
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub strategy: DedupStrategy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupStrategy {
+    KeepFirst,
+    #[default]
+    KeepLast,
+}
+
+/// History retention (the Kite manifest's `queue` block).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub retention: Option<std::time::Duration>,
+    #[serde(default, deserialize_with = "opt_count")]
+    pub max_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SinkConfig {
+    Stdout {
+        #[serde(default)]
+        json: bool,
+    },
+    Proxy {
+        target: String,
+    },
+    Socket {
+        path: String,
+    },
+    Exec {
+        command: String,
+        importance: Option<Importance>,
+        batch: Option<String>,
+    },
+    File {
+        path: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Ingress {
+    pub max_body_bytes: usize,
+}
+
+impl Default for Ingress {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+impl Manifest {
+    /// Parse and validate. `//` line comments are allowed.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| ManifestError {
+            path: "(file)".into(),
+            problem: format!("not UTF-8: {e}"),
+        })?;
+        let clean = strip_line_comments(text);
+        let mut de = serde_json::Deserializer::from_str(&clean);
+        let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            ManifestError {
+                path: if path == "." { "(root)".into() } else { path },
+                problem: e.into_inner().to_string(),
+            }
+        })?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    pub fn embedded_default() -> Manifest {
+        match Manifest::from_json(EMBEDDED_DEFAULT.as_bytes()) {
+            Ok(m) => m,
+            // A unit test parses the embedded file, so this cannot ship broken.
+            Err(e) => unreachable!("embedded default kite.json is invalid: {e}"),
+        }
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let err = |path: String, problem: String| Err(ManifestError { path, problem });
+        for (i, s) in self.sources.iter().enumerate() {
+            if !valid_slug(&s.name) {
+                return err(
+                    format!("sources[{i}].name"),
+                    format!("{:?} must match ^[a-z0-9][a-z0-9-]{{0,63}}$", s.name),
+                );
+            }
+            if self.sources[..i].iter().any(|o| o.name == s.name) {
+                return err(
+                    format!("sources[{i}].name"),
+                    format!("duplicate source {:?}", s.name),
+                );
+            }
+            if s.verify.secret_env.is_empty() && !s.verify.allow_unsigned {
+                return err(
+                    format!("sources[{i}].verify"),
+                    "set secretEnv (the environment variable with the signing secret) or allowUnsigned: true".into(),
+                );
+            }
+            if s.verify.tolerance_secs.is_some_and(|t| t <= 0) {
+                return err(
+                    format!("sources[{i}].verify.toleranceSecs"),
+                    "must be positive".into(),
+                );
+            }
+        }
+        if self.ingress.max_body_bytes == 0 || self.ingress.max_body_bytes > MAX_BODY_LIMIT {
+            return err(
+                "ingress.maxBodyBytes".into(),
+                format!("must be between 1 and {MAX_BODY_LIMIT} (25 MB, GitHub's limit)"),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The ingress source slug rule from the Kite relay.
+pub fn valid_slug(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// Remove `//` comments outside strings, keeping line numbers intact.
+fn strip_line_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut in_str = false;
+        let mut escaped = false;
+        let mut cut = line.len();
+        let bytes = line.as_bytes();
+        for (i, &c) in bytes.iter().enumerate() {
+            if in_str {
+                match c {
+                    _ if escaped => escaped = false,
+                    b'\\' => escaped = true,
+                    b'"' => in_str = false,
+                    _ => {}
+                }
+            } else if c == b'"' {
+                in_str = true;
+            } else if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
+                cut = i;
+                break;
+            }
+        }
+        out.push_str(&line[..cut]);
+        out.push('\n');
+    }
+    out
+}
+
+/// `"30s"`, `"5m"`, `"1h"`, `"7d"` → Duration.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "invalid duration {s:?}: expected <N>s, <N>m, <N>h or <N>d"
+        ))
+    })
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        N(u64),
+        S(String),
+    }
+    match Count::deserialize(d)? {
+        Count::N(n) => Ok(Some(n)),
+        Count::S(s) => s.replace('_', "").parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid count {s:?}: expected a number like \"1_000\""
+            ))
+        }),
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let m = Manifest::from_json(EMBEDDED_DEFAULT.as_bytes()).unwrap();
+        for name in ["github", "stripe", "paperclip", "kiket"] {
+            assert!(m.source(name).is_some(), "default declares {name}");
+        }
+    }
+
+    #[test]
+    fn kite_docs_full_example_parses() {
+        let m = Manifest::from_json(
+            br#"{
+              "name": "my-agent",
+              "subscriptions": [{"source": "github", "type": "com.github.push"}],
+              "sink": {"type": "exec", "command": "./handle.sh", "importance": "high"},
+              "filters": {"drop": [{"actor": "*\\[bot\\]"}], "keep_only": []},
+              "enrichment": [{"match": {"source": "github"}, "run": "./files.sh", "timeout": "10s"}],
+              "scoring": {"rules": [{"match": {"ref": "refs/heads/main"}, "paths": ["deploy/**"], "importance": "critical", "reason": "prod deploy"}],
+                          "dedup": {"window": "5m", "key": ["source", "type"], "strategy": "keep_last"},
+                          "default_importance": "normal"},
+              "queue": {"retention": "7d", "max_size": "1_500"}
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(m.queue.unwrap().max_size, Some(1500));
+        assert_eq!(m.scoring.rules[0].importance, Importance::Critical);
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{"sources": [{"name": "gh", "type": "gitlab", "verify": {"allowUnsigned": true}}]}"#,
+                "sources[0].type",
+            ),
+            (
+                r#"{"scoring": {"rules": [{"match": {"type": "com.[x"}, "importance": "high"}]}}"#,
+                "scoring.rules[0].match.type",
+            ),
+            (
+                r#"{"scoring": {"default_importance": "urgent"}}"#,
+                "scoring.default_importance",
+            ),
+            (r#"{"queue": {"retention": "7 days"}}"#, "queue.retention"),
+            (
+                r#"{"sources": [{"name": "Bad Name", "type": "generic", "verify": {"allowUnsigned": true}}]}"#,
+                "sources[0].name",
+            ),
+            (
+                r#"{"sources": [{"name": "app", "type": "generic"}]}"#,
+                "sources[0].verify",
+            ),
+            (
+                r#"{"sources": [{"name": "app", "type": "generic", "verify": {"secretEnvv": "X"}}]}"#,
+                "sources[0].verify.secretEnvv",
+            ),
+            (
+                r#"{"ingress": {"maxBodyBytes": 999999999}}"#,
+                "ingress.maxBodyBytes",
+            ),
+            (r#"{"sink": {"type": "carrier-pigeon"}}"#, "sink"),
+        ];
+        for (json, path) in cases {
+            let e = Manifest::from_json(json.as_bytes()).unwrap_err();
+            assert!(
+                e.path.starts_with(path),
+                "want path {path}, got {e} for {json}"
+            );
+        }
+    }
+
+    #[test]
+    fn comments_are_stripped_outside_strings() {
+        let m = Manifest::from_json(b"{ // a comment\n \"name\": \"a//b\" // trailing\n}").unwrap();
+        assert_eq!(m.name.as_deref(), Some("a//b"));
+    }
+}

@@ -1,0 +1,107 @@
+//! Any other source (`com.{source}.event`), Standard Webhooks senders, and
+//! structured CloudEvents posted by SDKs.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Inbound, NormalizeError, Normalized, first, s, truncate_chars};
+
+pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Normalized {
+    let src = input.source_name;
+    Normalized {
+        id: input.minted_id.to_string(),
+        source: format!("https://{src}"),
+        ty: format!("com.{src}.event"),
+        time: input.received,
+        summary: describe(src, &data),
+        data,
+    }
+}
+
+/// A summary for a payload we know nothing about: a `summary`, `message`,
+/// `title` or `text` field if there is one, else the event name if any.
+fn describe(src: &str, data: &Value) -> String {
+    match first(
+        data,
+        &[
+            &["summary"],
+            &["message"],
+            &["title"],
+            &["text"],
+            &["description"],
+        ],
+    ) {
+        Some(text) => format!("{src}: {}", truncate_chars(text, 100)),
+        None => match first(data, &[&["type"], &["event"], &["action"]]) {
+            Some(ev) => format!("{src} {ev}"),
+            None => format!("{src} event"),
+        },
+    }
+}
+
+/// Standard Webhooks bodies are `{type, timestamp, data}`; `webhook-id` is
+/// the id and stays the same on retries.
+pub(super) fn standard_webhooks(
+    input: &Inbound<'_>,
+    data: Value,
+) -> Result<Normalized, NormalizeError> {
+    let src = input.source_name;
+    let event = s(&data, &["type"]).filter(|t| !t.is_empty());
+    let time = s(&data, &["timestamp"])
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(input.received);
+    Ok(Normalized {
+        id: input
+            .headers
+            .get("webhook-id")
+            .unwrap_or(input.minted_id)
+            .to_string(),
+        source: format!("https://{src}"),
+        ty: match event {
+            Some(ev) => format!("com.{src}.{ev}"),
+            None => format!("com.{src}.event"),
+        },
+        time,
+        summary: match data.get("data") {
+            Some(inner) if inner.is_object() => {
+                match first(inner, &[&["summary"], &["message"], &["title"]]) {
+                    Some(t) => format!(
+                        "{src} {}: {}",
+                        event.unwrap_or("event"),
+                        truncate_chars(t, 100)
+                    ),
+                    None => format!("{src} {}", event.unwrap_or("event")),
+                }
+            }
+            _ => describe(src, &data),
+        },
+        data,
+    })
+}
+
+/// A structured-mode CloudEvent (`application/cloudevents+json`): the
+/// sender's `id`, `type`, `source`, `time` and `kitesummary` are kept and
+/// `data` is the payload.
+pub(super) fn structured_cloudevent(
+    input: &Inbound<'_>,
+    body: Value,
+) -> Result<Normalized, NormalizeError> {
+    let ce: cloudevents::Event = serde_json::from_value(body.clone())
+        .map_err(|e| NormalizeError::InvalidCloudEvent(e.to_string()))?;
+    use cloudevents::AttributesReader as _;
+    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let ty = ce.ty().to_string();
+    let summary = match body.get("kitesummary").and_then(Value::as_str) {
+        Some(sum) => truncate_chars(sum, 200),
+        None => describe(input.source_name, &data),
+    };
+    Ok(Normalized {
+        id: ce.id().to_string(),
+        source: ce.source().to_string(),
+        time: ce.time().copied().unwrap_or(input.received),
+        ty,
+        summary,
+        data,
+    })
+}

@@ -1,0 +1,199 @@
+//! Provider adapters: (headers, raw body, received time) → CloudEvent fields.
+//!
+//! Each adapter is pure. It decides `type`, `source`, `id`, `time` and the
+//! one-line `kitesummary`; verification and importance happen elsewhere.
+
+mod generic;
+mod github;
+mod kiket;
+mod paperclip;
+mod stripe;
+mod text;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::headers::Headers;
+use crate::verify::Scheme;
+
+pub use github::changed_files as github_changed_files;
+pub use kiket::sla_state as kiket_sla_state;
+pub use text::{format_money, truncate_chars};
+
+/// The kinds of source a manifest can declare (`sources[].type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    Github,
+    Stripe,
+    Paperclip,
+    Kiket,
+    StandardWebhooks,
+    Generic,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 6] = [
+        ProviderKind::Github,
+        ProviderKind::Stripe,
+        ProviderKind::Paperclip,
+        ProviderKind::Kiket,
+        ProviderKind::StandardWebhooks,
+        ProviderKind::Generic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Github => "github",
+            ProviderKind::Stripe => "stripe",
+            ProviderKind::Paperclip => "paperclip",
+            ProviderKind::Kiket => "kiket",
+            ProviderKind::StandardWebhooks => "standard-webhooks",
+            ProviderKind::Generic => "generic",
+        }
+    }
+
+    /// The signature scheme a provider signs with unless the manifest says
+    /// otherwise. Paperclip and generic sources have no scheme of their own;
+    /// Standard Webhooks is the documented common ground.
+    pub fn default_scheme(self) -> Scheme {
+        match self {
+            ProviderKind::Github => Scheme::Github,
+            ProviderKind::Stripe => Scheme::Stripe,
+            ProviderKind::Kiket => Scheme::Kiket,
+            ProviderKind::Paperclip | ProviderKind::StandardWebhooks | ProviderKind::Generic => {
+                Scheme::StandardWebhooks
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ProviderKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown provider {s:?}: expected one of github, stripe, paperclip, kiket, standard-webhooks, generic"
+                )
+            })
+    }
+}
+
+/// One webhook request as the ingress received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    /// The configured source name (`/hooks/{source}`).
+    pub source_name: &'a str,
+    pub headers: &'a Headers,
+    pub body: &'a [u8],
+    pub received: DateTime<Utc>,
+    /// An id minted by the caller (UUIDv7) for sources that supply none.
+    pub minted_id: &'a str,
+}
+
+/// The CloudEvent fields a provider adapter decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    pub id: String,
+    pub source: String,
+    pub ty: String,
+    pub time: DateTime<Utc>,
+    pub summary: String,
+    pub data: serde_json::Value,
+}
+
+/// Why a request body could not be turned into an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    #[error("body is not valid UTF-8 (first bad byte at offset {valid_up_to})")]
+    InvalidUtf8 { valid_up_to: usize },
+    #[error("body is not valid JSON: {message} (line {line}, column {column})")]
+    InvalidJson {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("body is empty")]
+    EmptyBody,
+    #[error("missing {0} header")]
+    MissingHeader(&'static str),
+    #[error("payload field {field} is missing or not a {expected}")]
+    MissingField {
+        field: &'static str,
+        expected: &'static str,
+    },
+    #[error("invalid CloudEvent: {0}")]
+    InvalidCloudEvent(String),
+}
+
+impl NormalizeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            NormalizeError::InvalidUtf8 { .. } => "invalid_utf8",
+            NormalizeError::InvalidJson { .. } => "invalid_json",
+            NormalizeError::EmptyBody => "empty_body",
+            NormalizeError::MissingHeader(_) => "missing_header",
+            NormalizeError::MissingField { .. } => "missing_field",
+            NormalizeError::InvalidCloudEvent(_) => "invalid_cloudevent",
+        }
+    }
+}
+
+/// Parse a JSON body, naming UTF-8 and syntax problems separately.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(NormalizeError::EmptyBody);
+    }
+    let text = std::str::from_utf8(body).map_err(|e| NormalizeError::InvalidUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
+    serde_json::from_str(text).map_err(|e| NormalizeError::InvalidJson {
+        message: e.to_string(),
+        line: e.line(),
+        column: e.column(),
+    })
+}
+
+/// Turn one inbound webhook into CloudEvent fields.
+///
+/// A body sent as `application/cloudevents+json` is a structured CloudEvent
+/// from an SDK: its `type`, `source`, `id` and `kitesummary` are kept.
+pub fn normalize(kind: ProviderKind, input: &Inbound<'_>) -> Result<Normalized, NormalizeError> {
+    let data = parse_json(input.body)?;
+    let is_cloudevent = input
+        .headers
+        .get("content-type")
+        .is_some_and(|ct| ct.trim_start().starts_with("application/cloudevents+json"));
+    if is_cloudevent {
+        return generic::structured_cloudevent(input, data);
+    }
+    match kind {
+        ProviderKind::Github => github::normalize(input, data),
+        ProviderKind::Stripe => stripe::normalize(input, data),
+        ProviderKind::Paperclip => paperclip::normalize(input, data),
+        ProviderKind::Kiket => kiket::normalize(input, data),
+        ProviderKind::StandardWebhooks => generic::standard_webhooks(input, data),
+        ProviderKind::Generic => Ok(generic::normalize(input, data)),
+    }
+}
+
+/// String at a JSON path, if every step exists and the leaf is a string.
+pub(crate) fn s<'v>(v: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
+    at(v, path)?.as_str()
+}
+
+pub(crate) fn at<'v>(v: &'v serde_json::Value, path: &[&str]) -> Option<&'v serde_json::Value> {
+    path.iter().try_fold(v, |cur, key| cur.get(*key))
+}
+
+pub(crate) fn i(v: &serde_json::Value, path: &[&str]) -> Option<i64> {
+    at(v, path)?.as_i64()
+}
+
+/// First string found among several paths.
+pub(crate) fn first<'v>(v: &'v serde_json::Value, paths: &[&[&str]]) -> Option<&'v str> {
+    paths.iter().find_map(|p| s(v, p).filter(|x| !x.is_empty()))
+}

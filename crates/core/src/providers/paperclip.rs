@@ -1,0 +1,130 @@
+//! Paperclip (agent orchestration): the type comes from the
+//! `x-paperclip-event` header or the body's `event` field; the source is the
+//! company.
+
+use serde_json::Value;
+
+use super::{Inbound, NormalizeError, Normalized, first, s, truncate_chars};
+
+pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
+    let event = input
+        .headers
+        .get("x-paperclip-event")
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .or_else(|| s(&data, &["event"]))
+        .ok_or(NormalizeError::MissingField {
+            field: "event (or the x-paperclip-event header)",
+            expected: "string",
+        })?
+        .to_string();
+    let company = first(
+        &data,
+        &[
+            &["companyId"],
+            &["company_id"],
+            &["data", "companyId"],
+            &["company", "id"],
+        ],
+    );
+    let source = match company {
+        Some(c) => format!("https://paperclip.ing/company/{c}"),
+        None => "https://paperclip.ing".to_string(),
+    };
+    let id = input
+        .headers
+        .get("x-paperclip-delivery")
+        .or_else(|| first(&data, &[&["id"], &["deliveryId"]]))
+        .unwrap_or(input.minted_id)
+        .to_string();
+    Ok(Normalized {
+        id,
+        source,
+        summary: summary(&event, &data),
+        ty: format!("com.paperclip.{event}"),
+        time: input.received,
+        data,
+    })
+}
+
+/// Paperclip payloads nest their object under `data` or at the top level;
+/// look in both.
+fn get<'v>(d: &'v Value, keys: &[&[&str]]) -> Option<&'v str> {
+    first(d, keys).or_else(|| d.get("data").and_then(|inner| first(inner, keys)))
+}
+
+fn summary(event: &str, d: &Value) -> String {
+    let issue = get(
+        d,
+        &[
+            &["issue", "identifier"],
+            &["identifier"],
+            &["issueId"],
+            &["issue", "id"],
+        ],
+    )
+    .unwrap_or("issue");
+    let title = get(d, &[&["issue", "title"], &["title"]])
+        .map(|t| format!(" \"{}\"", truncate_chars(t, 72)))
+        .unwrap_or_default();
+    let agent = get(
+        d,
+        &[
+            &["agent", "name"],
+            &["agentName"],
+            &["agentId"],
+            &["assigneeAgentId"],
+        ],
+    )
+    .unwrap_or("an agent");
+    match event {
+        "heartbeat" => {
+            let why = get(d, &[&["reason"], &["trigger"]])
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!("Heartbeat for {agent}{why}")
+        }
+        "issue.assigned" => format!("{issue}{title} assigned to {agent}"),
+        "issue.commented" => {
+            let author = get(
+                d,
+                &[
+                    &["comment", "authorName"],
+                    &["author", "name"],
+                    &["authorName"],
+                ],
+            )
+            .unwrap_or("someone");
+            let body = get(d, &[&["comment", "body"], &["body"]])
+                .map(|b| format!(": {}", truncate_chars(b, 60)))
+                .unwrap_or_default();
+            format!("{author} commented on {issue}{title}{body}")
+        }
+        "issue.status_changed" => {
+            let from = get(d, &[&["previousStatus"], &["fromStatus"], &["from"]]);
+            let to = get(
+                d,
+                &[
+                    &["status"],
+                    &["newStatus"],
+                    &["toStatus"],
+                    &["to"],
+                    &["issue", "status"],
+                ],
+            );
+            match (from, to) {
+                (Some(f), Some(t)) => format!("{issue}{title} moved from {f} to {t}"),
+                (None, Some(t)) => format!("{issue}{title} is now {t}"),
+                _ => format!("{issue}{title} changed status"),
+            }
+        }
+        other => format!(
+            "Paperclip {other}{}",
+            if title.is_empty() {
+                String::new()
+            } else {
+                format!(":{title}")
+            }
+        ),
+    }
+}
