@@ -1,0 +1,279 @@
+//! Inserting events (with dedup) and reading them back.
+
+use chrono::{DateTime, Utc};
+use kitedesk_core::{Headers, Importance, KiteEvent, Verification};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{Store, StoreError};
+
+/// An event ready to store: the normalized envelope plus the payload text
+/// exactly as received (forwarding replays these bytes).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event: KiteEvent,
+    pub payload: String,
+    pub received: DateTime<Utc>,
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// A new row with this local id.
+    New(i64),
+    /// `(ce_source, ce_id)` was already stored under this local id.
+    Duplicate(i64),
+}
+
+impl Inserted {
+    pub fn id(self) -> i64 {
+        match self {
+            Inserted::New(id) | Inserted::Duplicate(id) => id,
+        }
+    }
+}
+
+/// A stored event as the API and CLI see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Local id: the keyset cursor and the `/api/events/{id}` key.
+    pub id: i64,
+    pub received: DateTime<Utc>,
+    pub event: KiteEvent,
+}
+
+/// Event count for one source in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeBucket {
+    pub source: String,
+    /// Bucket start, Unix milliseconds.
+    pub start_ms: i64,
+    pub count: i64,
+}
+
+pub(crate) const LIST_COLUMNS: &str = "e.id, e.source_name, e.ce_source, e.ce_id, e.ce_type, e.time_ms, e.received_ms, \
+     e.summary, e.importance, e.importance_reason, e.verified, e.verify_reason, e.relay_seq";
+
+impl Store {
+    /// Store a batch in one transaction (group commit): one fsync for many
+    /// webhooks. Each element says whether it was new or a duplicate.
+    pub async fn insert_batch(&self, batch: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+        let mut tx = self.writer()?.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for ne in batch {
+            let e = &ne.event;
+            let headers =
+                serde_json::to_string(&e.original_headers).map_err(|err| StoreError::Corrupt {
+                    id: 0,
+                    problem: err.to_string(),
+                })?;
+            let new_id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO events (source_name, ce_source, ce_id, ce_type, time_ms, received_ms, summary,
+                     importance, importance_reason, verified, verify_reason, relay_seq, headers, payload)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (ce_source, ce_id) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&e.source_name)
+            .bind(&e.source)
+            .bind(&e.id)
+            .bind(&e.ty)
+            .bind(e.time.timestamp_millis())
+            .bind(ne.received.timestamp_millis())
+            .bind(&e.summary)
+            .bind(e.importance.rank())
+            .bind(&e.importance_reason)
+            .bind(e.verification.verified)
+            .bind(&e.verification.reason)
+            .bind(e.seq.map(|s| s as i64))
+            .bind(headers)
+            .bind(&ne.payload)
+            .fetch_optional(&mut *tx)
+            .await?;
+            out.push(match new_id {
+                Some(id) => Inserted::New(id),
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "SELECT id FROM events WHERE ce_source = ? AND ce_id = ?",
+                    )
+                    .bind(&e.source)
+                    .bind(&e.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    Inserted::Duplicate(id)
+                }
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    pub async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {
+        let mut v = self.insert_batch(std::slice::from_ref(&event)).await?;
+        Ok(v.remove(0))
+    }
+
+    /// One event with its payload and headers.
+    pub async fn get(&self, id: i64) -> Result<Option<(StoredEvent, String)>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LIST_COLUMNS}, e.headers, e.payload FROM events e WHERE e.id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            let payload: String = r.try_get("payload")?;
+            let headers: String = r.try_get("headers")?;
+            let mut ev = row_to_event(&r)?;
+            ev.event.original_headers =
+                serde_json::from_str::<Headers>(&headers).map_err(|e| StoreError::Corrupt {
+                    id: ev.id,
+                    problem: format!("headers: {e}"),
+                })?;
+            ev.event.data = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
+                id: ev.id,
+                problem: format!("payload: {e}"),
+            })?;
+            Ok((ev, payload))
+        })
+        .transpose()
+    }
+
+    /// Look an event up by its CloudEvent id (newest first if several
+    /// sources used the same id).
+    pub async fn find_by_ce_id(&self, ce_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM events WHERE ce_id = ? ORDER BY id DESC LIMIT 1")
+                .bind(ce_id)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    /// Counts per source per bucket of `bucket_ms`, for events received in
+    /// `[from, to)`.
+    pub async fn volume(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        bucket_ms: i64,
+    ) -> Result<Vec<VolumeBucket>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_name, (received_ms / ?1) * ?1 AS bucket, count(*) AS n
+             FROM events WHERE received_ms >= ?2 AND received_ms < ?3
+             GROUP BY source_name, bucket ORDER BY bucket, source_name",
+        )
+        .bind(bucket_ms.max(1))
+        .bind(from.timestamp_millis())
+        .bind(to.timestamp_millis())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VolumeBucket {
+                    source: r.try_get("source_name")?,
+                    start_ms: r.try_get("bucket")?,
+                    count: r.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Delete events received before `older_than` and, beyond that, the
+    /// oldest events past `max_count`. Deletes in chunks so the writer never
+    /// holds the lock for long. Returns how many rows went.
+    pub async fn retain(
+        &self,
+        older_than: Option<DateTime<Utc>>,
+        max_count: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 5_000;
+        let w = self.writer()?;
+        let mut deleted = 0;
+        if let Some(cutoff) = older_than {
+            loop {
+                let n = sqlx::query(
+                    "DELETE FROM events WHERE id IN
+                       (SELECT id FROM events WHERE received_ms < ? ORDER BY id LIMIT ?)",
+                )
+                .bind(cutoff.timestamp_millis())
+                .bind(CHUNK)
+                .execute(w)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n < CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = max_count {
+            // The id of the oldest row to keep; everything below it goes.
+            let keep_from: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?")
+                    .bind(max.saturating_sub(1) as i64)
+                    .fetch_optional(w)
+                    .await?;
+            if let (Some(keep_from), true) = (keep_from, max > 0) {
+                loop {
+                    let n = sqlx::query(
+                        "DELETE FROM events WHERE id IN
+                           (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
+                    )
+                    .bind(keep_from)
+                    .bind(CHUNK)
+                    .execute(w)
+                    .await?
+                    .rows_affected();
+                    deleted += n;
+                    if n < CHUNK as u64 {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+fn millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Map a row of [`LIST_COLUMNS`] to an event without payload or headers.
+pub(crate) fn row_to_event(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
+    let id: i64 = r.try_get("id")?;
+    let rank: i64 = r.try_get("importance")?;
+    let importance = Importance::from_rank(rank).ok_or_else(|| StoreError::Corrupt {
+        id,
+        problem: format!("importance {rank}"),
+    })?;
+    let verified: bool = r.try_get("verified")?;
+    let reason: String = r.try_get("verify_reason")?;
+    let seq: Option<i64> = r.try_get("relay_seq")?;
+    Ok(StoredEvent {
+        id,
+        received: millis(r.try_get("received_ms")?),
+        event: KiteEvent {
+            id: r.try_get("ce_id")?,
+            source: r.try_get("ce_source")?,
+            ty: r.try_get("ce_type")?,
+            time: millis(r.try_get("time_ms")?),
+            source_name: r.try_get("source_name")?,
+            summary: r.try_get("summary")?,
+            data: serde_json::Value::Null,
+            seq: seq.map(|s| s as u64),
+            original_headers: Headers::new(),
+            verification: Verification { verified, reason },
+            importance,
+            importance_reason: r.try_get("importance_reason")?,
+        },
+    })
+}

@@ -1,0 +1,243 @@
+//! Filtered, keyset-paged event queries and FTS5 search.
+
+use chrono::{DateTime, Utc};
+use kitedesk_core::Importance;
+
+use crate::events::{LIST_COLUMNS, StoredEvent, row_to_event};
+use crate::{Store, StoreError};
+
+/// Largest page the API hands out.
+pub const MAX_LIMIT: u32 = 500;
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// Filters for a page of events, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    /// Exact configured source names (any of).
+    pub sources: Vec<String>,
+    /// A glob over the CloudEvent type, e.g. `com.github.*`.
+    pub type_glob: Option<String>,
+    pub min_importance: Option<Importance>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+    pub verified: Option<bool>,
+    /// Full-text search over summary and payload.
+    pub q: Option<String>,
+    /// Return events with `id` below this (the previous page's `next_cursor`).
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// One page; `next_cursor` is `None` on the last page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub events: Vec<StoredEvent>,
+    pub next_cursor: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("search query is empty after removing operators")]
+    EmptySearch,
+    #[error("invalid type glob {0:?}: {1}")]
+    BadGlob(String, String),
+}
+
+impl Store {
+    pub async fn list(&self, q: &EventQuery) -> Result<Page, StoreError> {
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let mut sql = String::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let search = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        if let Some(text) = search {
+            // Drive from the FTS index in rowid order so a common term does
+            // not materialize every match before the LIMIT applies.
+            sql.push_str(&format!(
+                "SELECT {LIST_COLUMNS} FROM events_fts f JOIN events e ON e.id = f.rowid \
+                 WHERE events_fts MATCH ?"
+            ));
+            binds.push(Bind::Text(fts_query(text)?));
+            if let Some(before) = q.before {
+                sql.push_str(" AND f.rowid < ?");
+                binds.push(Bind::Int(before));
+            }
+        } else {
+            sql.push_str(&format!("SELECT {LIST_COLUMNS} FROM events e WHERE 1=1"));
+            if let Some(before) = q.before {
+                sql.push_str(" AND e.id < ?");
+                binds.push(Bind::Int(before));
+            }
+        }
+        if !q.sources.is_empty() {
+            sql.push_str(" AND e.source_name IN (");
+            sql.push_str(&vec!["?"; q.sources.len()].join(", "));
+            sql.push(')');
+            binds.extend(q.sources.iter().cloned().map(Bind::Text));
+        }
+        if let Some(glob) = q.type_glob.as_deref().filter(|g| !g.is_empty()) {
+            let alternatives = sql_globs(glob)?;
+            sql.push_str(" AND (");
+            sql.push_str(&vec!["e.ce_type GLOB ?"; alternatives.len()].join(" OR "));
+            sql.push(')');
+            binds.extend(alternatives.into_iter().map(Bind::Text));
+        }
+        if let Some(min) = q.min_importance {
+            sql.push_str(" AND e.importance >= ?");
+            binds.push(Bind::Int(min.rank()));
+        }
+        if let Some(since) = q.since {
+            sql.push_str(" AND e.received_ms >= ?");
+            binds.push(Bind::Int(since.timestamp_millis()));
+        }
+        if let Some(until) = q.until {
+            sql.push_str(" AND e.received_ms < ?");
+            binds.push(Bind::Int(until.timestamp_millis()));
+        }
+        if let Some(v) = q.verified {
+            sql.push_str(" AND e.verified = ?");
+            binds.push(Bind::Int(i64::from(v)));
+        }
+        sql.push_str(if search.is_some() {
+            " ORDER BY f.rowid DESC LIMIT ?"
+        } else {
+            " ORDER BY e.id DESC LIMIT ?"
+        });
+        // One extra row tells whether another page exists.
+        binds.push(Bind::Int(i64::from(limit) + 1));
+
+        // Only fixed fragments are formatted into the SQL; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            query = match b {
+                Bind::Int(i) => query.bind(i),
+                Bind::Text(t) => query.bind(t),
+            };
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        let mut events = rows
+            .iter()
+            .map(row_to_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if events.len() > limit as usize {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(Page {
+            events,
+            next_cursor,
+        })
+    }
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Turn user text into a safe FTS5 query: every word becomes a quoted
+/// phrase (so `card_declined` or `acme/api` match as written and FTS
+/// operators in user input are inert), ANDed together; a trailing `*` keeps
+/// prefix search.
+pub fn fts_query(text: &str) -> Result<String, QueryError> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .filter_map(|word| {
+            let (word, prefix) = match word.strip_suffix('*') {
+                Some(w) => (w, true),
+                None => (word, false),
+            };
+            // Keep only characters the tokenizer would index; a word of
+            // punctuation alone would make an empty phrase.
+            if !word.chars().any(char::is_alphanumeric) {
+                return None;
+            }
+            let quoted = format!("\"{}\"", word.replace('"', "\"\""));
+            Some(if prefix { format!("{quoted}*") } else { quoted })
+        })
+        .collect();
+    if terms.is_empty() {
+        return Err(QueryError::EmptySearch);
+    }
+    Ok(terms.join(" "))
+}
+
+/// A Kite type glob as SQLite `GLOB` patterns: `{a,b}` alternatives expand
+/// to several patterns (SQLite has no braces); `*`, `?` and `[…]` carry over.
+pub fn sql_globs(glob: &str) -> Result<Vec<String>, QueryError> {
+    kitedesk_core::glob::Glob::new(glob)
+        .map_err(|e| QueryError::BadGlob(glob.to_string(), e.problem))?;
+    let mut out = vec![String::new()];
+    let mut rest = glob;
+    while let Some(open) = rest.find('{') {
+        let Some(close_rel) = rest[open..].find('}') else {
+            break;
+        };
+        let close = open + close_rel;
+        let prefix = &rest[..open];
+        let alts: Vec<&str> = rest[open + 1..close].split(',').collect();
+        out = out
+            .iter()
+            .flat_map(|p| alts.iter().map(move |a| format!("{p}{prefix}{a}")))
+            .collect();
+        rest = &rest[close + 1..];
+        if out.len() > 64 {
+            return Err(QueryError::BadGlob(
+                glob.to_string(),
+                "too many {…} alternatives".into(),
+            ));
+        }
+    }
+    // `\x` escapes become SQLite's `[x]` for the glob metacharacters.
+    Ok(out
+        .into_iter()
+        .map(|p| escape_backslashes(&format!("{p}{rest}")))
+        .collect())
+}
+
+fn escape_backslashes(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push('[');
+                out.push(n);
+                out.push(']');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_quote_user_words() {
+        assert_eq!(fts_query("card_declined").unwrap(), "\"card_declined\"");
+        assert_eq!(fts_query("acme/api pus*").unwrap(), "\"acme/api\" \"pus\"*");
+        assert_eq!(
+            fts_query("say \"hi\" OR").unwrap(),
+            "\"say\" \"\"\"hi\"\"\" \"OR\""
+        );
+        assert_eq!(fts_query("  ( ) ").unwrap_err(), QueryError::EmptySearch);
+    }
+
+    #[test]
+    fn type_globs_expand_braces_and_escapes() {
+        assert_eq!(sql_globs("com.github.*").unwrap(), vec!["com.github.*"]);
+        assert_eq!(
+            sql_globs("com.{github,stripe}.*").unwrap(),
+            vec!["com.github.*", "com.stripe.*"]
+        );
+        assert_eq!(sql_globs("a\\*b").unwrap(), vec!["a[*]b"]);
+        assert!(sql_globs("com.[x").is_err());
+    }
+}

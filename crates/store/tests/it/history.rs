@@ -1,0 +1,433 @@
+use chrono::{DateTime, Duration, Utc};
+use kitedesk_core::{Headers, Importance, KiteEvent, Verification};
+use kitedesk_store::{EventQuery, Inserted, NewEvent, Store};
+use serde_json::json;
+
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+}
+
+fn ev(
+    n: i64,
+    source_name: &str,
+    ty: &str,
+    importance: Importance,
+    verified: bool,
+    summary: &str,
+) -> NewEvent {
+    let data = json!({"n": n, "note": summary});
+    NewEvent {
+        payload: data.to_string(),
+        received: t0() + Duration::seconds(n),
+        event: KiteEvent {
+            id: format!("evt-{n}"),
+            source: format!("https://{source_name}.example/repo"),
+            ty: ty.to_string(),
+            time: t0(),
+            source_name: source_name.to_string(),
+            summary: summary.to_string(),
+            data,
+            seq: None,
+            original_headers: [("X-Test", "1"), ("Content-Type", "application/json")]
+                .into_iter()
+                .collect::<Headers>(),
+            verification: if verified {
+                Verification::verified("ok")
+            } else {
+                Verification::unverified("unsigned source")
+            },
+            importance,
+            importance_reason: "test".into(),
+        },
+    }
+}
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(&dir.path().join("history.db")).await.unwrap();
+    (dir, s)
+}
+
+/// 30 events: github/stripe alternating, importance cycling, every third unverified.
+async fn seeded() -> (tempfile::TempDir, Store) {
+    let (d, s) = store().await;
+    let batch: Vec<NewEvent> = (1..=30)
+        .map(|n| {
+            let (src, ty) = if n % 2 == 0 {
+                ("github", "com.github.push")
+            } else {
+                ("stripe", "com.stripe.payment_intent.payment_failed")
+            };
+            let imp = Importance::from_rank(1 + n % 4).unwrap();
+            let summary = if n == 7 {
+                "Payment of 20.00 USD failed: card_declined".to_string()
+            } else {
+                format!("event number {n}")
+            };
+            ev(n, src, ty, imp, n % 3 != 0, &summary)
+        })
+        .collect();
+    s.insert_batch(&batch).await.unwrap();
+    (d, s)
+}
+
+#[tokio::test]
+async fn redelivery_never_makes_a_second_row() {
+    let (_d, s) = store().await;
+    let first = s
+        .insert(ev(
+            1,
+            "github",
+            "com.github.push",
+            Importance::Normal,
+            true,
+            "a",
+        ))
+        .await
+        .unwrap();
+    let again = s
+        .insert(ev(
+            1,
+            "github",
+            "com.github.push",
+            Importance::Normal,
+            true,
+            "a",
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(first, Inserted::New(_)));
+    assert_eq!(
+        again,
+        Inserted::Duplicate(first.id()),
+        "same (source, id) must map to the first row"
+    );
+    // Same id from another source is a different event.
+    let mut other = ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "a",
+    );
+    other.event.source = "https://github.com/other/repo".into();
+    assert!(matches!(s.insert(other).await.unwrap(), Inserted::New(_)));
+    assert_eq!(s.count().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn duplicates_within_one_batch_are_detected() {
+    let (_d, s) = store().await;
+    let a = ev(
+        5,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "a",
+    );
+    let r = s.insert_batch(&[a.clone(), a]).await.unwrap();
+    assert!(matches!(r[0], Inserted::New(_)));
+    assert_eq!(r[1], Inserted::Duplicate(r[0].id()));
+}
+
+#[tokio::test]
+async fn get_returns_payload_headers_and_envelope() {
+    let (_d, s) = store().await;
+    let id = s
+        .insert(ev(
+            3,
+            "github",
+            "com.github.push",
+            Importance::High,
+            true,
+            "hello",
+        ))
+        .await
+        .unwrap()
+        .id();
+    let (got, payload) = s.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        payload, r#"{"n":3,"note":"hello"}"#,
+        "payload text is kept as received"
+    );
+    assert_eq!(got.event.data["n"], 3);
+    assert_eq!(got.event.original_headers.get("x-test"), Some("1"));
+    assert_eq!(got.event.importance, Importance::High);
+    assert_eq!(got.received, t0() + Duration::seconds(3));
+    assert!(s.get(id + 100).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn keyset_pages_are_stable_while_new_events_arrive() {
+    let (_d, s) = seeded().await;
+    let q = EventQuery {
+        limit: Some(7),
+        ..Default::default()
+    };
+    let p1 = s.list(&q).await.unwrap();
+    assert_eq!(p1.events.len(), 7);
+    assert_eq!(p1.events[0].event.id, "evt-30", "newest first");
+    // Events arriving between pages must not shift the next page.
+    s.insert(ev(
+        100,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "late",
+    ))
+    .await
+    .unwrap();
+    let mut seen: Vec<String> = p1.events.iter().map(|e| e.event.id.clone()).collect();
+    let mut cursor = p1.next_cursor;
+    while let Some(c) = cursor {
+        let p = s
+            .list(&EventQuery {
+                before: Some(c),
+                ..q.clone()
+            })
+            .await
+            .unwrap();
+        seen.extend(p.events.iter().map(|e| e.event.id.clone()));
+        cursor = p.next_cursor;
+    }
+    let want: Vec<String> = (1..=30).rev().map(|n| format!("evt-{n}")).collect();
+    assert_eq!(
+        seen, want,
+        "every seeded event exactly once, in order, no late arrival"
+    );
+}
+
+#[tokio::test]
+async fn each_filter_narrows_correctly() {
+    let (_d, s) = seeded().await;
+    let ids =
+        |p: kitedesk_store::Page| p.events.into_iter().map(|e| e.event.id).collect::<Vec<_>>();
+    let all = |q: EventQuery| EventQuery {
+        limit: Some(500),
+        ..q
+    };
+
+    let gh = s
+        .list(&all(EventQuery {
+            sources: vec!["github".into()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(gh.events.len(), 15);
+    assert!(gh.events.iter().all(|e| e.event.source_name == "github"));
+
+    let ty = s
+        .list(&all(EventQuery {
+            type_glob: Some("com.stripe.*".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(ty.events.len(), 15);
+    assert!(
+        ty.events
+            .iter()
+            .all(|e| e.event.ty.starts_with("com.stripe."))
+    );
+    let brace = s
+        .list(&all(EventQuery {
+            type_glob: Some("com.{github,nope}.*".into()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(brace.events.len(), 15);
+
+    let crit = s
+        .list(&all(EventQuery {
+            min_importance: Some(Importance::Critical),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    // n % 4 == 3 → rank 4
+    assert_eq!(
+        ids(crit),
+        (1..=30)
+            .rev()
+            .filter(|n| n % 4 == 3)
+            .map(|n| format!("evt-{n}"))
+            .collect::<Vec<_>>()
+    );
+
+    let range = s
+        .list(&all(EventQuery {
+            since: Some(t0() + Duration::seconds(10)),
+            until: Some(t0() + Duration::seconds(13)),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(range),
+        vec!["evt-12", "evt-11", "evt-10"],
+        "since inclusive, until exclusive"
+    );
+
+    let unverified = s
+        .list(&all(EventQuery {
+            verified: Some(false),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    assert_eq!(unverified.events.len(), 10);
+    assert!(
+        unverified
+            .events
+            .iter()
+            .all(|e| !e.event.verification.verified)
+    );
+
+    let combined = s
+        .list(&all(EventQuery {
+            sources: vec!["github".into()],
+            verified: Some(false),
+            min_importance: Some(Importance::High),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    // even, divisible by 3, rank(1 + n%4) >= 3 → n%4 >= 2 → n ∈ {6, 18, 30}
+    assert_eq!(ids(combined), vec!["evt-30", "evt-18", "evt-6"]);
+}
+
+#[tokio::test]
+async fn full_text_search_matches_summary_and_payload_words() {
+    let (_d, s) = seeded().await;
+    let q = |text: &str| EventQuery {
+        q: Some(text.into()),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let hit = s.list(&q("card_declined")).await.unwrap();
+    assert_eq!(hit.events.len(), 1);
+    assert_eq!(hit.events[0].event.id, "evt-7");
+    // Words inside the payload match too ("note" is a payload key).
+    assert_eq!(s.list(&q("note number")).await.unwrap().events.len(), 29);
+    assert_eq!(
+        s.list(&q("declin*")).await.unwrap().events.len(),
+        1,
+        "prefix search"
+    );
+    assert_eq!(s.list(&q("nonexistentword")).await.unwrap().events.len(), 0);
+    // FTS operators in user input are inert, not syntax errors.
+    assert_eq!(s.list(&q("card OR NEAR(")).await.unwrap().events.len(), 0);
+    // Search combines with filters and pages.
+    let page = s
+        .list(&EventQuery {
+            q: Some("number".into()),
+            sources: vec!["github".into()],
+            limit: Some(4),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 4);
+    assert!(page.events.iter().all(|e| e.event.source_name == "github"));
+    let next = s
+        .list(&EventQuery {
+            q: Some("number".into()),
+            sources: vec!["github".into()],
+            limit: Some(100),
+            before: page.next_cursor,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.events.len() + next.events.len(), 15);
+}
+
+#[tokio::test]
+async fn retention_by_age_and_count_keeps_the_newest_and_the_index() {
+    let (_d, s) = seeded().await;
+    let gone = s
+        .retain(Some(t0() + Duration::seconds(11)), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        gone, 10,
+        "events received at t0+1..t0+10 are older than the cutoff"
+    );
+    let gone = s.retain(None, Some(5)).await.unwrap();
+    assert_eq!(gone, 15);
+    let left = s
+        .list(&EventQuery {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        left.events
+            .iter()
+            .map(|e| e.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["evt-30", "evt-29", "evt-28", "evt-27", "evt-26"]
+    );
+    // The FTS index forgot deleted rows: evt-7 was the only card_declined.
+    let q = EventQuery {
+        q: Some("card_declined".into()),
+        ..Default::default()
+    };
+    assert!(s.list(&q).await.unwrap().events.is_empty());
+}
+
+#[tokio::test]
+async fn volume_counts_per_source_per_bucket() {
+    let (_d, s) = seeded().await;
+    let v = s
+        .volume(t0(), t0() + Duration::seconds(20), 10_000)
+        .await
+        .unwrap();
+    let base = t0().timestamp_millis();
+    let get = |src: &str, start: i64| {
+        v.iter()
+            .find(|b| b.source == src && b.start_ms == start)
+            .map(|b| b.count)
+    };
+    // Buckets [t0, t0+10s) holds n=1..9 and [t0+10s, t0+20s) holds n=10..19.
+    assert_eq!(get("stripe", base), Some(5));
+    assert_eq!(get("github", base), Some(4));
+    assert_eq!(get("github", base + 10_000), Some(5));
+    assert_eq!(get("stripe", base + 10_000), Some(5));
+}
+
+#[tokio::test]
+async fn a_foreign_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a text file of 64 bytes or so....",
+    )
+    .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).await.unwrap_err().to_string();
+    assert!(err.contains("history.db"), "error names the file: {err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing overwritten");
+}
+
+#[tokio::test]
+async fn read_only_handle_reads_but_cannot_write() {
+    let (d, s) = seeded().await;
+    let ro = Store::open_read_only(&d.path().join("history.db"))
+        .await
+        .unwrap();
+    assert_eq!(ro.count().await.unwrap(), 30);
+    assert!(
+        ro.insert(ev(99, "github", "x", Importance::Low, true, "x"))
+            .await
+            .is_err()
+    );
+    drop(s);
+}
