@@ -105,11 +105,14 @@ pub fn builtin(ty: &str, data: &Value) -> Option<(Importance, &'static str)> {
         | "com.github.repository_vulnerability_alert"
         | "com.github.dependabot_alert"
         | "com.github.code_scanning_alert" => (Critical, "security event"),
-        "com.kiket.workflow.sla_status" => match providers::kiket_sla_state(data).as_deref() {
-            Some("breach" | "breached") => (Critical, "SLA breach"),
-            Some("warning" | "risk" | "at_risk") => (High, "SLA at risk"),
-            _ => return None,
-        },
+        // Kiket's facts sit in the envelope's `payload`.
+        "com.kiket.workflow.sla_status" => {
+            match providers::kiket_sla_state(data.get("payload").unwrap_or(data)).as_deref() {
+                Some("breach" | "breached") => (Critical, "SLA breach"),
+                Some("warning" | "risk" | "at_risk") => (High, "SLA at risk"),
+                _ => return None,
+            }
+        }
         "com.kiket.extension.delivery.failed" => (Critical, "extension delivery failed"),
         "com.kiket.workflow.approval.requested" => (High, "approval requested"),
         "com.kiket.marketplace.installation.secrets.pending" => {
@@ -166,6 +169,16 @@ mod tests {
             )
             .importance,
             Importance::Normal
+        );
+        let sla = json!({"event": "workflow.sla_status", "payload": {"status": "breach"}});
+        let s = score(
+            &Scoring::default(),
+            &facts("com.kiket.workflow.sla_status", &sla, &[]),
+        );
+        assert_eq!(
+            (s.importance, s.reason.as_str()),
+            (Importance::Critical, "built-in: SLA breach"),
+            "state is read from the envelope payload"
         );
         let ping = json!({});
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use kitedesk_core::{Headers, Importance, KiteEvent, Verification};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -44,7 +44,7 @@ pub struct StoredEvent {
 }
 
 /// Event count for one source in one time bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeBucket {
     pub source: String,
     /// Bucket start, Unix milliseconds.

@@ -20,7 +20,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
-pub use query::{EventQuery, Page, QueryError};
+pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

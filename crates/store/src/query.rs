@@ -27,6 +27,10 @@ pub struct EventQuery {
     pub q: Option<String>,
     /// Return events with `id` below this (the previous page's `next_cursor`).
     pub before: Option<i64>,
+    /// Return events with `id` above this (catching up a live feed).
+    pub after: Option<i64>,
+    /// Oldest first instead of newest first (with `after`, to catch up in order).
+    pub oldest_first: bool,
     pub limit: Option<u32>,
 }
 
@@ -63,11 +67,19 @@ impl Store {
                 sql.push_str(" AND f.rowid < ?");
                 binds.push(Bind::Int(before));
             }
+            if let Some(after) = q.after {
+                sql.push_str(" AND f.rowid > ?");
+                binds.push(Bind::Int(after));
+            }
         } else {
             sql.push_str(&format!("SELECT {LIST_COLUMNS} FROM events e WHERE 1=1"));
             if let Some(before) = q.before {
                 sql.push_str(" AND e.id < ?");
                 binds.push(Bind::Int(before));
+            }
+            if let Some(after) = q.after {
+                sql.push_str(" AND e.id > ?");
+                binds.push(Bind::Int(after));
             }
         }
         if !q.sources.is_empty() {
@@ -99,11 +111,9 @@ impl Store {
             sql.push_str(" AND e.verified = ?");
             binds.push(Bind::Int(i64::from(v)));
         }
-        sql.push_str(if search.is_some() {
-            " ORDER BY f.rowid DESC LIMIT ?"
-        } else {
-            " ORDER BY e.id DESC LIMIT ?"
-        });
+        let dir = if q.oldest_first { "ASC" } else { "DESC" };
+        let key = if search.is_some() { "f.rowid" } else { "e.id" };
+        sql.push_str(&format!(" ORDER BY {key} {dir} LIMIT ?"));
         // One extra row tells whether another page exists.
         binds.push(Bind::Int(i64::from(limit) + 1));
 

@@ -163,11 +163,7 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
 /// from an SDK: its `type`, `source`, `id` and `kitesummary` are kept.
 pub fn normalize(kind: ProviderKind, input: &Inbound<'_>) -> Result<Normalized, NormalizeError> {
     let data = parse_json(input.body)?;
-    let is_cloudevent = input
-        .headers
-        .get("content-type")
-        .is_some_and(|ct| ct.trim_start().starts_with("application/cloudevents+json"));
-    if is_cloudevent {
+    if is_structured_cloudevent(input.headers) {
         return generic::structured_cloudevent(input, data);
     }
     match kind {
@@ -178,6 +174,14 @@ pub fn normalize(kind: ProviderKind, input: &Inbound<'_>) -> Result<Normalized, 
         ProviderKind::StandardWebhooks => generic::standard_webhooks(input, data),
         ProviderKind::Generic => Ok(generic::normalize(input, data)),
     }
+}
+
+/// Whether the body is a structured-mode CloudEvent (its payload is the
+/// `data` member, not the whole body).
+pub fn is_structured_cloudevent(headers: &Headers) -> bool {
+    headers
+        .get("content-type")
+        .is_some_and(|ct| ct.trim_start().starts_with("application/cloudevents+json"))
 }
 
 /// String at a JSON path, if every step exists and the leaf is a string.

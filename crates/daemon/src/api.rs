@@ -1,0 +1,433 @@
+//! The service layer: every caller (HTTP routes, CLI, desktop shell) uses
+//! these functions and types. Errors carry an HTTP status and a stable
+//! `code` the UI and scripts branch on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use kitedesk_core::event::format_time;
+use kitedesk_core::{Headers, Importance};
+use kitedesk_store::{EventQuery, Inserted, Store, StoreError, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::bus::Bus;
+use crate::config::DaemonConfig;
+use crate::ingest::{self, SourceSecrets};
+use crate::writer::{WriteError, Writer};
+
+/// An error at the API boundary: `{code, message}` with a status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: status.as_u16(),
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+    /// A 5xx: the detail goes to the log, the caller gets a generic message.
+    pub fn internal(err: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the daemon log",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Query(q) => ApiError::bad_request("invalid_query", q.to_string()),
+            e if e.is_disk_full() => {
+                tracing::error!(error = %e, "history disk is full");
+                ApiError::unavailable("storage_full", "the history disk is full; retry later")
+            }
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+/// One event in a list (no payload).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventSummary {
+    pub id: i64,
+    pub received_at: String,
+    pub time: String,
+    pub source_name: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub event_id: String,
+    pub summary: String,
+    pub importance: Importance,
+    pub importance_reason: String,
+    pub verified: bool,
+    pub verify_reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+impl From<&StoredEvent> for EventSummary {
+    fn from(s: &StoredEvent) -> Self {
+        let e = &s.event;
+        Self {
+            id: s.id,
+            received_at: format_time(s.received),
+            time: format_time(e.time),
+            source_name: e.source_name.clone(),
+            source: e.source.clone(),
+            ty: e.ty.clone(),
+            event_id: e.id.clone(),
+            summary: e.summary.clone(),
+            importance: e.importance,
+            importance_reason: e.importance_reason.clone(),
+            verified: e.verification.verified,
+            verify_reason: e.verification.reason.clone(),
+            seq: e.seq,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<EventSummary>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One event in full: the CloudEvent (with `data`), the original headers
+/// and the payload text as received.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    pub cloudevent: serde_json::Value,
+    pub headers: Headers,
+    pub payload: String,
+}
+
+/// The ingress answer (the Kite relay's shape: `{id, status}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IngestOutcome {
+    /// Local history id.
+    pub id: i64,
+    /// CloudEvent id.
+    pub event_id: String,
+    /// `accepted`, or `duplicate_ignored` for a redelivery.
+    pub status: String,
+    pub importance: Importance,
+    pub verified: bool,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VolumeResponse {
+    pub from: String,
+    pub to: String,
+    pub bucket_secs: i64,
+    pub buckets: Vec<kitedesk_store::VolumeBucket>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub events: i64,
+    pub data_dir: String,
+    pub hook_base: String,
+    pub sources: Vec<SourceHealth>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceHealth {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub hook_url: String,
+    /// `signed` (a secret is set), `unsigned-allowed`, or `missing-secret`.
+    pub verification: String,
+}
+
+/// Shared daemon state behind [`Api`].
+#[derive(Debug)]
+pub struct Inner {
+    pub(crate) config: DaemonConfig,
+    pub(crate) store: Store,
+    pub(crate) bus: Bus,
+    writer: Writer,
+    pub(crate) token: String,
+    pub(crate) addr: SocketAddr,
+    secrets: SourceSecrets,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        config: DaemonConfig,
+        store: Store,
+        bus: Bus,
+        writer: Writer,
+        token: String,
+        addr: SocketAddr,
+    ) -> Self {
+        let secrets = SourceSecrets::from_env(&config.manifest);
+        for s in &config.manifest.sources {
+            if secrets.get(&s.name).is_empty() && !s.verify.allow_unsigned {
+                tracing::warn!(
+                    source = %s.name,
+                    env = %s.verify.secret_env.join(", "),
+                    "source requires a signature but its secret is not set; its webhooks will get 503"
+                );
+            }
+        }
+        Self {
+            config,
+            store,
+            bus,
+            writer,
+            token,
+            addr,
+            secrets,
+        }
+    }
+}
+
+/// A cheap-clone handle to the daemon's services.
+#[derive(Debug, Clone)]
+pub struct Api(pub(crate) Arc<Inner>);
+
+impl Api {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        Self(inner)
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.0.bus
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn token(&self) -> &str {
+        &self.0.token
+    }
+
+    pub fn hook_base(&self) -> String {
+        format!("http://{}/hooks", self.0.addr)
+    }
+
+    /// Verify, normalize, score and commit one webhook.
+    pub async fn ingest(
+        &self,
+        source_name: &str,
+        headers: &Headers,
+        body: &[u8],
+    ) -> Result<IngestOutcome, ApiError> {
+        let manifest = &self.0.config.manifest;
+        let source = manifest.source(source_name).ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_source",
+                format!(
+                    "no source named {source_name:?} is configured (sources: {})",
+                    source_names(manifest)
+                ),
+            )
+        })?;
+        let minted = uuid::Uuid::now_v7().to_string();
+        let new = ingest::prepare(
+            manifest,
+            source,
+            self.0.secrets.get(source_name),
+            headers,
+            body,
+            Utc::now(),
+            &minted,
+        )?;
+        let (event_id, importance, verified, summary) = (
+            new.event.id.clone(),
+            new.event.importance,
+            new.event.verification.verified,
+            new.event.summary.clone(),
+        );
+        let inserted = self.0.writer.insert(new).await.map_err(|e| match e {
+            WriteError::Stopped => {
+                ApiError::unavailable("shutting_down", "the daemon is shutting down")
+            }
+            WriteError::Store(e) if e.is_disk_full() => {
+                ApiError::unavailable("storage_full", "the history disk is full; retry later")
+            }
+            WriteError::Store(e) => {
+                tracing::error!(error = %e, "cannot store event");
+                ApiError::unavailable(
+                    "storage_unavailable",
+                    "the history cannot be written; retry later",
+                )
+            }
+        })?;
+        let (id, status) = match inserted {
+            Inserted::New(id) => (id, "accepted"),
+            Inserted::Duplicate(id) => (id, "duplicate_ignored"),
+        };
+        tracing::debug!(source = source_name, id, status, "webhook ingested");
+        Ok(IngestOutcome {
+            id,
+            event_id,
+            status: status.to_string(),
+            importance,
+            verified,
+            summary,
+        })
+    }
+
+    pub async fn list_events(&self, q: &EventQuery) -> Result<EventPage, ApiError> {
+        let page = self.0.store.list(q).await?;
+        Ok(EventPage {
+            events: page.events.iter().map(EventSummary::from).collect(),
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
+        })
+    }
+
+    /// `id` is the local id, or else a CloudEvent id.
+    pub async fn get_event(&self, id: &str) -> Result<EventDetail, ApiError> {
+        let local = match id.parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => self.0.store.find_by_ce_id(id).await?,
+        };
+        let not_found = || ApiError::not_found("event_not_found", format!("no event {id:?}"));
+        let local = local.ok_or_else(not_found)?;
+        let (stored, payload) = self.0.store.get(local).await?.ok_or_else(not_found)?;
+        let cloudevent = stored.event.to_json().map_err(|e| ApiError::internal(&e))?;
+        Ok(EventDetail {
+            summary: EventSummary::from(&stored),
+            cloudevent,
+            headers: stored.event.original_headers.clone(),
+            payload,
+        })
+    }
+
+    pub async fn volume(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        bucket_secs: Option<i64>,
+    ) -> Result<VolumeResponse, ApiError> {
+        let to = to.unwrap_or_else(Utc::now);
+        let from = from.unwrap_or(to - chrono::Duration::hours(24));
+        if from >= to {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "from must be before to",
+            ));
+        }
+        let span = (to - from).num_seconds().max(1);
+        // Default: about 96 buckets over the range, at least a minute each.
+        let bucket_secs = bucket_secs.unwrap_or((span / 96).max(60));
+        if bucket_secs <= 0 || span / bucket_secs > 10_000 {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "bucket must be positive and give at most 10000 buckets",
+            ));
+        }
+        let buckets = self.0.store.volume(from, to, bucket_secs * 1000).await?;
+        Ok(VolumeResponse {
+            from: format_time(from),
+            to: format_time(to),
+            bucket_secs,
+            buckets,
+        })
+    }
+
+    pub async fn health(&self) -> Result<Health, ApiError> {
+        let m = &self.0.config.manifest;
+        Ok(Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            events: self.0.store.count().await?,
+            data_dir: self.0.config.data_dir.display().to_string(),
+            hook_base: self.hook_base(),
+            sources: m
+                .sources
+                .iter()
+                .map(|s| SourceHealth {
+                    name: s.name.clone(),
+                    kind: s.kind.as_str().into(),
+                    hook_url: format!("{}/{}", self.hook_base(), s.name),
+                    verification: if !self.0.secrets.get(&s.name).is_empty() {
+                        "signed"
+                    } else if s.verify.allow_unsigned {
+                        "unsigned-allowed"
+                    } else {
+                        "missing-secret"
+                    }
+                    .into(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Apply the manifest's `queue` retention now and every hour.
+    pub(crate) fn spawn_retention(&self) {
+        let api = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = api.apply_retention().await {
+                    tracing::warn!(error = %e, "retention failed");
+                }
+            }
+        });
+    }
+
+    pub async fn apply_retention(&self) -> Result<u64, ApiError> {
+        let Some(q) = &self.0.config.manifest.queue else {
+            return Ok(0);
+        };
+        let cutoff = q
+            .retention
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .map(|d| Utc::now() - d);
+        let n = self.0.store.retain(cutoff, q.max_size).await?;
+        if n > 0 {
+            tracing::info!(deleted = n, "retention removed old events");
+        }
+        Ok(n)
+    }
+
+    pub(crate) async fn close(&self) {
+        self.0.store.close().await;
+    }
+}
+
+fn source_names(m: &kitedesk_core::Manifest) -> String {
+    m.sources
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

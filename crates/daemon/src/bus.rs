@@ -1,0 +1,46 @@
+//! The daemon's event bus: a bounded broadcast of [`DaemonEvent`]s. Slow
+//! subscribers see `Lagged` and recover from the store; nothing blocks the
+//! writer.
+
+use std::sync::Arc;
+
+use kitedesk_store::StoredEvent;
+use tokio::sync::broadcast;
+
+/// Everything components announce to each other.
+#[derive(Debug, Clone)]
+pub enum DaemonEvent {
+    /// A new event was committed to the history (never sent for duplicates).
+    Stored(Arc<StoredEvent>),
+}
+
+/// Capacity of the broadcast ring: about a second of peak ingest.
+const CAPACITY: usize = 4096;
+
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<DaemonEvent>,
+}
+
+impl Bus {
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+
+    pub fn publish(&self, event: DaemonEvent) {
+        // No subscriber is fine: the history already has the event.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DaemonEvent> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}

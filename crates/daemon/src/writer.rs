@@ -1,0 +1,81 @@
+//! The single history writer with group commit: requests queue on a
+//! bounded channel and each batch is one transaction, so a burst of
+//! webhooks costs one commit while every caller still gets its answer only
+//! after its row is committed.
+
+use std::sync::Arc;
+
+use kitedesk_store::{Inserted, NewEvent, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::{Bus, DaemonEvent};
+
+/// Most events committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Pending inserts before callers wait (backpressure, never unbounded).
+const QUEUE: usize = 4096;
+
+type Reply = oneshot::Sender<Result<Inserted, Arc<StoreError>>>;
+
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<(NewEvent, Reply)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the history writer has stopped")]
+    Stopped,
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+}
+
+impl Writer {
+    /// Queue an event and wait until it is committed (or known duplicate).
+    pub async fn insert(&self, event: NewEvent) -> Result<Inserted, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((event, reply))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        rx.await
+            .map_err(|_| WriteError::Stopped)?
+            .map_err(WriteError::Store)
+    }
+}
+
+pub fn spawn(store: Store, bus: Bus) -> Writer {
+    let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(QUEUE);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
+            match store.insert_batch(&events).await {
+                Ok(results) => {
+                    for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
+                        if let Inserted::New(id) = res {
+                            bus.publish(DaemonEvent::Stored(Arc::new(
+                                kitedesk_store::StoredEvent {
+                                    id,
+                                    received: ev.received,
+                                    event: ev.event,
+                                },
+                            )));
+                        }
+                        let _ = reply.send(Ok(res));
+                    }
+                }
+                Err(e) => {
+                    // Nothing of this batch was committed: every caller gets
+                    // the error (the ingress answers 503 so senders retry).
+                    tracing::error!(error = %e, batch = replies.len(), "history write failed");
+                    let e = Arc::new(e);
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    });
+    Writer { tx }
+}
