@@ -154,7 +154,12 @@ impl KiteEvent {
             .extension(ext::IMPORTANCE, self.importance.as_str())
             .extension(ext::IMPORTANCE_REASON, self.importance_reason.clone());
         if let Some(seq) = self.seq {
-            b = b.extension(ext::SEQ, seq as i64);
+            // The SDK's integers are i64; a larger seq goes out as the numeric
+            // string kite-protocol readers also accept, never wrapped negative.
+            b = match i64::try_from(seq) {
+                Ok(n) => b.extension(ext::SEQ, n),
+                Err(_) => b.extension(ext::SEQ, seq.to_string()),
+            };
         }
         if !self.original_headers.is_empty() {
             // kite-protocol defines this extension as a *string* holding a JSON object.

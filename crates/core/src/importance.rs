@@ -119,6 +119,15 @@ pub fn builtin(ty: &str, data: &Value) -> Option<(Importance, &'static str)> {
             (High, "installation secrets missing or expiring")
         }
         "com.kiket.analytics.dbt.run.failed" => (High, "dbt run failed"),
+        // The catalog's `run.completed` covers failed runs too.
+        "com.kiket.analytics.dbt.run.completed"
+            if matches!(
+                providers::s(data.get("payload").unwrap_or(data), &["status"]),
+                Some("failure" | "failed" | "error")
+            ) =>
+        {
+            (High, "dbt run failed")
+        }
         "com.github.workflow_run" if failed(conclusion("workflow_run")) => {
             (High, "workflow run failed")
         }

@@ -18,19 +18,19 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Normalized {
     }
 }
 
+/// Fields that usually hold a human-readable line, in order of preference.
+const TEXT_FIELDS: &[&[&str]] = &[
+    &["summary"],
+    &["message"],
+    &["title"],
+    &["text"],
+    &["description"],
+];
+
 /// A summary for a payload we know nothing about: a `summary`, `message`,
 /// `title` or `text` field if there is one, else the event name if any.
 fn describe(src: &str, data: &Value) -> String {
-    match first(
-        data,
-        &[
-            &["summary"],
-            &["message"],
-            &["title"],
-            &["text"],
-            &["description"],
-        ],
-    ) {
+    match first(data, TEXT_FIELDS) {
         Some(text) => format!("{src}: {}", truncate_chars(text, 100)),
         None => match first(data, &[&["type"], &["event"], &["action"]]) {
             Some(ev) => format!("{src} {ev}"),
@@ -71,7 +71,10 @@ pub(super) fn standard_webhooks(
                         event.unwrap_or("event"),
                         truncate_chars(t, 100)
                     ),
-                    None => format!("{src} {}", event.unwrap_or("event")),
+                    None => match first(inner, &[&["id"], &["name"], &["email"]]) {
+                        Some(id) => format!("{src} {} ({id})", event.unwrap_or("event")),
+                        None => format!("{src} {}", event.unwrap_or("event")),
+                    },
                 }
             }
             _ => describe(src, &data),
@@ -90,11 +93,30 @@ pub(super) fn structured_cloudevent(
     let ce: cloudevents::Event = serde_json::from_value(body.clone())
         .map_err(|e| NormalizeError::InvalidCloudEvent(e.to_string()))?;
     use cloudevents::AttributesReader as _;
+    // The SDK's parser accepts empty strings, but CloudEvents requires these
+    // to be non-empty and its builder rejects an empty source: refuse here,
+    // with a reason, rather than fail later when the event is re-emitted.
+    for (name, value) in [("id", ce.id()), ("source", ce.source()), ("type", ce.ty())] {
+        if value.is_empty() {
+            return Err(NormalizeError::InvalidCloudEvent(format!(
+                "{name} must be a non-empty string"
+            )));
+        }
+    }
     let data = body.get("data").cloned().unwrap_or(Value::Null);
     let ty = ce.ty().to_string();
+    // Without a `kitesummary`: a text field of the data if there is one,
+    // else the CloudEvent type (and subject), as the Kite CLI's compact mode
+    // falls back to the type.
     let summary = match body.get("kitesummary").and_then(Value::as_str) {
         Some(sum) => truncate_chars(sum, 200),
-        None => describe(input.source_name, &data),
+        None => match first(&data, TEXT_FIELDS) {
+            Some(text) => format!("{}: {}", input.source_name, truncate_chars(text, 100)),
+            None => match ce.subject() {
+                Some(subject) => format!("{ty}: {}", truncate_chars(subject, 100)),
+                None => ty.clone(),
+            },
+        },
     };
     Ok(Normalized {
         id: ce.id().to_string(),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Inbound, NormalizeError, Normalized, first, i, s, truncate_chars};
+use super::{Inbound, NormalizeError, Normalized, at, first, i, s, truncate_chars};
 
 pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
     let event = s(&data, &["event"])
@@ -70,6 +70,10 @@ pub fn sla_state(payload: &Value) -> Option<String> {
     .map(str::to_ascii_lowercase)
 }
 
+fn has_issue(p: &Value) -> bool {
+    p.get("issue").is_some_and(Value::is_object) || p.get("issue_key").is_some()
+}
+
 fn issue_ref(p: &Value) -> String {
     let key = first(
         p,
@@ -105,7 +109,7 @@ fn actor(p: &Value) -> &str {
     .unwrap_or("someone")
 }
 
-fn name_of<'v>(v: &'v Value) -> Option<&'v str> {
+fn name_of(v: &Value) -> Option<&str> {
     match v {
         Value::String(s) => Some(s.as_str()),
         Value::Object(_) => first(v, &[&["name"], &["email"], &["id"]]),
@@ -113,36 +117,100 @@ fn name_of<'v>(v: &'v Value) -> Option<&'v str> {
     }
 }
 
-fn secs(p: &Value, keys: &[&[&str]]) -> Option<String> {
+/// "842 ms", "9m 32s", "4h 23m" for a duration in seconds.
+fn human_duration(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "an unknown time".to_string();
+    }
+    if secs < 1.0 {
+        return format!("{:.0} ms", secs * 1000.0);
+    }
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let total = secs.round() as u64;
+    let (d, h, m, s) = (
+        total / 86_400,
+        total % 86_400 / 3600,
+        total % 3600 / 60,
+        total % 60,
+    );
+    match (d, h, m, s) {
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m {s}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h {m}m"),
+        (d, 0, _, _) => format!("{d}d"),
+        (d, h, _, _) => format!("{d}d {h}h"),
+    }
+}
+
+/// A duration from the first key present: `*_ms` keys are milliseconds,
+/// `*_minutes` minutes, anything else seconds.
+fn duration(p: &Value, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| {
-        let v = super::at(p, k)?;
-        let f = v.as_f64()?;
-        Some(if f >= 120.0 {
-            format!("{:.0}m", f / 60.0)
+        let v = p.get(*k)?.as_f64()?;
+        let secs = if k.ends_with("_ms") {
+            v / 1000.0
+        } else if k.ends_with("_minutes") {
+            v * 60.0
         } else {
-            format!("{f:.1}s")
-        })
+            v
+        };
+        Some(human_duration(secs))
     })
 }
 
-fn summary(event: &str, p: &Value) -> String {
-    let ext = first(
+/// The extension or product an event is about.
+fn extension(p: &Value) -> Option<&str> {
+    first(
         p,
         &[
             &["extension", "name"],
+            &["product", "name"],
             &["extension_id"],
-            &["action_key"],
+            &["extension", "id"],
             &["installation_id"],
         ],
     )
-    .unwrap_or("extension");
+}
+
+/// "Delivery of notify_channel to Slack Notifier".
+fn delivery(p: &Value) -> String {
+    let to = extension(p).unwrap_or("extension");
+    match first(p, &[&["action_key"]]) {
+        Some(action) => format!("Delivery of {action} to {to}"),
+        None => format!("Delivery to {to}"),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn summary(event: &str, p: &Value) -> String {
+    let by_actor = || {
+        first(
+            p,
+            &[
+                &["actor", "name"],
+                &["actor", "email"],
+                &["actor"],
+                &["user", "name"],
+            ],
+        )
+    };
     match event {
         "workflow.issue.transitioned" => {
             let from = first(
                 p,
                 &[
-                    &["from_state"],
                     &["previous_state"],
+                    &["from_state"],
                     &["transition", "from"],
                     &["from"],
                 ],
@@ -150,8 +218,8 @@ fn summary(event: &str, p: &Value) -> String {
             let to = first(
                 p,
                 &[
-                    &["to_state"],
                     &["next_state"],
+                    &["to_state"],
                     &["transition", "to"],
                     &["to"],
                 ],
@@ -169,16 +237,33 @@ fn summary(event: &str, p: &Value) -> String {
                 .get("new_assignee")
                 .or_else(|| p.get("assignee"))
                 .and_then(name_of);
-            let by = first(p, &[&["source"], &["assigned_by"]])
-                .map(|s| format!(" (by {s})"))
+            let old = p.get("previous_assignee").and_then(name_of);
+            let confidence = at(p, &["recommendation", "confidence"])
+                .and_then(Value::as_f64)
+                .filter(|c| (0.0..=1.0).contains(c))
+                .map(|c| format!(", {:.0}% confidence", c * 100.0))
                 .unwrap_or_default();
-            match new {
-                Some(n) => format!("{} assigned to {n}{by}", issue_ref(p)),
-                None => format!("{} unassigned{by}", issue_ref(p)),
+            let by = match first(p, &[&["source"], &["assigned_by"]]) {
+                Some("ai") => format!(" (AI recommendation{confidence})"),
+                Some("manual") => by_actor().map(|a| format!(" (by {a})")).unwrap_or_default(),
+                Some(other) => format!(" (by {other})"),
+                None => by_actor().map(|a| format!(" (by {a})")).unwrap_or_default(),
+            };
+            match (old, new) {
+                (Some(o), Some(n)) => format!("{} reassigned from {o} to {n}{by}", issue_ref(p)),
+                (None, Some(n)) => format!("{} assigned to {n}{by}", issue_ref(p)),
+                (Some(o), None) => format!("{} unassigned from {o}{by}", issue_ref(p)),
+                (None, None) => format!("{} unassigned{by}", issue_ref(p)),
             }
         }
         "workflow.sla_status" => {
             let state = sla_state(p).unwrap_or_else(|| "update".to_string());
+            let verb = match state.as_str() {
+                "breach" | "breached" => "SLA breached",
+                "warning" => "SLA warning",
+                "risk" | "at_risk" => "SLA at risk",
+                _ => "SLA status",
+            };
             let target = first(
                 p,
                 &[
@@ -187,16 +272,27 @@ fn summary(event: &str, p: &Value) -> String {
                     &["sla_target"],
                     &["sla", "target"],
                 ],
-            )
-            .map(|t| format!(" ({t})"))
-            .unwrap_or_default();
-            let verb = match state.as_str() {
-                "breach" | "breached" => "SLA breached",
-                "warning" => "SLA warning",
-                "risk" | "at_risk" => "SLA at risk",
-                _ => "SLA status",
+            );
+            let elapsed = duration(p, &["elapsed_minutes", "elapsed_seconds", "elapsed"]);
+            let limit = p
+                .get("sla")
+                .and_then(|sla| duration(sla, &["target_minutes", "target_seconds"]));
+            let detail = match (target, elapsed, limit) {
+                (t, Some(e), Some(l)) => Some(format!(
+                    "{}{e} elapsed of {l}",
+                    t.map(|t| format!("{t}, ")).unwrap_or_default()
+                )),
+                (t, Some(e), None) => Some(format!(
+                    "{}{e} elapsed",
+                    t.map(|t| format!("{t}, ")).unwrap_or_default()
+                )),
+                (Some(t), None, _) => Some(t.to_string()),
+                (None, None, _) => None,
             };
-            format!("{verb} on {}{target}", issue_ref(p))
+            match detail {
+                Some(d) => format!("{verb} on {} ({d})", issue_ref(p)),
+                None => format!("{verb} on {}", issue_ref(p)),
+            }
         }
         "workflow.approval.requested" => {
             let role = first(
@@ -205,13 +301,25 @@ fn summary(event: &str, p: &Value) -> String {
                     &["required_role"],
                     &["role"],
                     &["approver_role"],
+                    &["required_entity"],
                     &["entity"],
                 ],
             )
             .map(|r| format!(" from {r}"))
             .unwrap_or_default();
-            let id = first(p, &[&["approval_id"], &["approval", "id"]]).unwrap_or("approval");
-            format!("Approval {id} requested{role} for {}", issue_ref(p))
+            let by = p
+                .get("requested_by")
+                .and_then(name_of)
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+            let subject = if has_issue(p) {
+                issue_ref(p)
+            } else {
+                first(p, &[&["approval_id"], &["approval", "id"]])
+                    .unwrap_or("an approval")
+                    .to_string()
+            };
+            format!("Approval requested{role} for {subject}{by}")
         }
         "workflow.approval.resolved" => {
             let res =
@@ -226,37 +334,45 @@ fn summary(event: &str, p: &Value) -> String {
                 .unwrap_or_default();
             format!("Approval {res}{approver} for {}{why}", issue_ref(p))
         }
-        "extension.delivery.started" => format!("Delivery to {ext} started"),
-        "extension.delivery.completed" => format!(
-            "Delivery to {ext} completed{}",
-            secs(p, &[&["duration_seconds"], &["duration"]])
+        "extension.delivery.started" => {
+            let attempt = i(p, &["attempt"])
+                .filter(|n| *n > 1)
+                .map(|n| format!(" (attempt {n})"))
+                .unwrap_or_default();
+            format!("{} started{attempt}", delivery(p))
+        }
+        "extension.delivery.completed" => {
+            let took = duration(p, &["duration_ms", "duration_seconds", "duration"])
                 .map(|d| format!(" in {d}"))
-                .or_else(|| i(p, &["duration_ms"]).map(|ms| format!(" in {ms} ms")))
-                .unwrap_or_default()
-        ),
+                .unwrap_or_default();
+            let diags = p
+                .get("diagnostics")
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(" ({})", plural(a.len(), "diagnostic", "diagnostics")))
+                .unwrap_or_default();
+            format!("{} completed{took}{diags}", delivery(p))
+        }
         "extension.delivery.failed" => {
             let cat = first(
                 p,
                 &[&["error_category"], &["category"], &["error", "category"]],
             )
             .unwrap_or("error");
+            let retry = i(p, &["retry_count"])
+                .map(|n| format!(", retry {n}"))
+                .unwrap_or_default();
             let msg = first(
                 p,
                 &[&["message"], &["error_message"], &["error", "message"]],
             )
             .map(|m| format!(": {}", truncate_chars(m, 80)))
             .unwrap_or_default();
-            let retry = i(p, &["retry_count"])
-                .map(|n| format!(" (retry {n})"))
-                .unwrap_or_default();
-            format!("Delivery to {ext} failed ({cat}){msg}{retry}")
+            format!("{} failed ({cat}{retry}){msg}", delivery(p))
         }
         "marketplace.installation.created" => {
             let product = first(p, &[&["product", "name"], &["product"], &["product_id"]])
-                .unwrap_or("product");
-            let plan = first(p, &[&["plan", "name"], &["plan"]])
-                .map(|x| format!(" on {x}"))
-                .unwrap_or_default();
+                .unwrap_or("An extension");
             let ws = first(
                 p,
                 &[
@@ -265,48 +381,81 @@ fn summary(event: &str, p: &Value) -> String {
                     &["customer", "name"],
                 ],
             )
-            .map(|w| format!(" for {w}"))
+            .map(|w| format!(" in {w}"))
             .unwrap_or_default();
-            format!("{product} installed{plan}{ws}")
+            let plan = first(p, &[&["plan", "name"], &["plan"]])
+                .map(|x| format!(" on the {x} plan"))
+                .unwrap_or_default();
+            let by = p
+                .get("installed_by")
+                .and_then(name_of)
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+            format!("{product} installed{ws}{plan}{by}")
         }
         "marketplace.installation.secrets.pending" => {
-            let keys: Vec<&str> = p
-                .get("secret_keys")
-                .or_else(|| p.get("secrets"))
+            let secrets: Vec<String> = p
+                .get("secrets")
+                .or_else(|| p.get("secret_keys"))
                 .and_then(Value::as_array)
                 .map(|a| {
                     a.iter()
-                        .filter_map(|k| k.as_str().or_else(|| k.get("key").and_then(Value::as_str)))
+                        .filter_map(|k| match k {
+                            Value::String(key) => Some(key.clone()),
+                            obj => {
+                                let key = obj.get("key").and_then(Value::as_str)?;
+                                let state = first(obj, &[&["status"], &["state"]]);
+                                let due = first(obj, &[&["due_at"], &["expires_at"]])
+                                    .map(|d| d.get(..10).unwrap_or(d));
+                                Some(match (state, due) {
+                                    (Some(st), Some(d)) => format!("{key} ({st}, due {d})"),
+                                    (Some(st), None) => format!("{key} ({st})"),
+                                    (None, Some(d)) => format!("{key} (due {d})"),
+                                    (None, None) => key.to_string(),
+                                })
+                            }
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
-            if keys.is_empty() {
-                "Installation secrets missing or expiring".to_string()
+            let who = extension(p).unwrap_or("An installation");
+            if secrets.is_empty() {
+                format!("{who} has secrets missing or expiring")
             } else {
                 format!(
-                    "{} secret(s) missing or expiring: {}",
-                    keys.len(),
-                    truncate_chars(&keys.join(", "), 80)
+                    "{who} needs secrets: {}",
+                    truncate_chars(&secrets.join(", "), 100)
                 )
             }
         }
         "analytics.dbt.run.started" => {
-            let by = first(p, &[&["trigger_source"], &["trigger"]])
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default();
             let target = first(p, &[&["target_workspace"], &["workspace"], &["target"]])
-                .map(|t| format!(" for {t}"))
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            let by = first(p, &[&["trigger_source"], &["trigger"]])
+                .map(|t| format!(" (trigger: {t})"))
                 .unwrap_or_default();
             format!("dbt run started{target}{by}")
         }
         "analytics.dbt.run.completed" => {
-            let status = first(p, &[&["status"]]).unwrap_or("finished");
-            let dur = secs(p, &[&["duration_seconds"], &["duration"]])
+            let target = first(p, &[&["target_workspace"], &["workspace"], &["target"]])
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            let outcome = match first(p, &[&["status"]]) {
+                Some("success" | "succeeded" | "pass") => "succeeded".to_string(),
+                Some("failure" | "failed" | "error") => "failed".to_string(),
+                Some(other) => format!("finished ({other})"),
+                None => "finished".to_string(),
+            };
+            let took = duration(p, &["duration_seconds", "duration", "duration_ms"])
                 .map(|d| format!(" in {d}"))
                 .unwrap_or_default();
-            format!("dbt run completed: {status}{dur}")
+            format!("dbt run{target} {outcome}{took}")
         }
         "analytics.dbt.run.failed" => {
+            let target = first(p, &[&["target_workspace"], &["workspace"], &["target"]])
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
             let code = i(p, &["exit_code"])
                 .map(|c| format!(" (exit {c})"))
                 .unwrap_or_default();
@@ -321,8 +470,35 @@ fn summary(event: &str, p: &Value) -> String {
             } else {
                 format!(": {}", truncate_chars(&models.join(", "), 80))
             };
-            format!("dbt run failed{code}{models}")
+            format!("dbt run{target} failed{code}{models}")
         }
-        other => format!("Kiket {other}"),
+        other => fallback(other, p),
+    }
+}
+
+/// An event the catalog does not list (Kiket adds events over time): name
+/// it, then say what it is about, using the same fields the catalogued
+/// events carry.
+fn fallback(event: &str, p: &Value) -> String {
+    let subject = if has_issue(p) {
+        Some(issue_ref(p))
+    } else {
+        let what = extension(p);
+        let ws = first(p, &[&["workspace", "name"], &["target_workspace"]]);
+        match (what, ws) {
+            (Some(w), Some(ws)) => Some(format!("{w} in {ws}")),
+            (Some(w), None) => Some(w.to_string()),
+            (None, Some(ws)) => Some(ws.to_string()),
+            (None, None) => {
+                first(p, &[&["message"], &["summary"], &["title"]]).map(|m| truncate_chars(m, 80))
+            }
+        }
+    };
+    let by = first(p, &[&["actor", "name"], &["actor", "email"], &["actor"]])
+        .map(|a| format!(" (by {a})"))
+        .unwrap_or_default();
+    match subject {
+        Some(s) => format!("Kiket {event}: {s}{by}"),
+        None => format!("Kiket {event}{by}"),
     }
 }

@@ -54,7 +54,7 @@ fn get<'v>(d: &'v Value, keys: &[&[&str]]) -> Option<&'v str> {
 }
 
 fn summary(event: &str, d: &Value) -> String {
-    let issue = get(
+    let issue_key = get(
         d,
         &[
             &["issue", "identifier"],
@@ -62,8 +62,8 @@ fn summary(event: &str, d: &Value) -> String {
             &["issueId"],
             &["issue", "id"],
         ],
-    )
-    .unwrap_or("issue");
+    );
+    let issue = issue_key.unwrap_or("issue");
     let title = get(d, &[&["issue", "title"], &["title"]])
         .map(|t| format!(" \"{}\"", truncate_chars(t, 72)))
         .unwrap_or_default();
@@ -79,12 +79,27 @@ fn summary(event: &str, d: &Value) -> String {
     .unwrap_or("an agent");
     match event {
         "heartbeat" => {
-            let why = get(d, &[&["reason"], &["trigger"]])
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
+            // Paperclip records why a run was invoked (`timer`, `assignment`,
+            // `on_demand`, `automation`); older payloads say `reason`.
+            let why = get(
+                d,
+                &[
+                    &["invocationSource"],
+                    &["reason"],
+                    &["trigger"],
+                    &["wakeReason"],
+                ],
+            )
+            .map(|r| format!(" ({})", r.replace('_', " ")))
+            .unwrap_or_default();
             format!("Heartbeat for {agent}{why}")
         }
-        "issue.assigned" => format!("{issue}{title} assigned to {agent}"),
+        "issue.assigned" => {
+            let by = get(d, &[&["assignedBy", "name"], &["actor", "name"]])
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default();
+            format!("{issue}{title} assigned to {agent}{by}")
+        }
         "issue.commented" => {
             let author = get(
                 d,
@@ -112,19 +127,24 @@ fn summary(event: &str, d: &Value) -> String {
                     &["issue", "status"],
                 ],
             );
-            match (from, to) {
-                (Some(f), Some(t)) => format!("{issue}{title} moved from {f} to {t}"),
-                (None, Some(t)) => format!("{issue}{title} is now {t}"),
+            let who = get(d, &[&["changedBy", "name"], &["actor", "name"]]);
+            match (who, from, to) {
+                (Some(w), Some(f), Some(t)) => {
+                    format!("{w} moved {issue}{title} from {f} to {t}")
+                }
+                (None, Some(f), Some(t)) => format!("{issue}{title} moved from {f} to {t}"),
+                (Some(w), None, Some(t)) => format!("{w} moved {issue}{title} to {t}"),
+                (None, None, Some(t)) => format!("{issue}{title} is now {t}"),
                 _ => format!("{issue}{title} changed status"),
             }
         }
-        other => format!(
-            "Paperclip {other}{}",
-            if title.is_empty() {
-                String::new()
-            } else {
-                format!(":{title}")
-            }
-        ),
+        other => match issue_key {
+            Some(k) => format!("Paperclip {other}: {k}{title}"),
+            None if !title.is_empty() => format!("Paperclip {other}:{title}"),
+            None => match get(d, &[&["agent", "name"], &["agentName"]]) {
+                Some(a) => format!("Paperclip {other} for {a}"),
+                None => format!("Paperclip {other}"),
+            },
+        },
     }
 }

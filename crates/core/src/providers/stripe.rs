@@ -4,7 +4,7 @@
 use chrono::DateTime;
 use serde_json::Value;
 
-use super::{Inbound, NormalizeError, Normalized, first, format_money, i, s};
+use super::{Inbound, NormalizeError, Normalized, first, format_money, i, s, truncate_chars};
 
 pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
     let ty = s(&data, &["type"]).ok_or(NormalizeError::MissingField {
@@ -34,105 +34,231 @@ fn money(o: &Value, amount_key: &str) -> Option<String> {
     Some(format_money(amount, cur))
 }
 
-fn who(o: &Value) -> String {
+/// The paying customer as a person would recognise them: an email when the
+/// object carries one, else the `cus_…` id.
+fn customer(o: &Value) -> Option<&str> {
     first(
         o,
         &[
             &["customer_email"],
             &["receipt_email"],
             &["customer_details", "email"],
+            &[
+                "last_payment_error",
+                "payment_method",
+                "billing_details",
+                "email",
+            ],
             &["customer"],
         ],
     )
-    .map(|c| format!(" for {c}"))
-    .unwrap_or_default()
+}
+
+fn from(o: &Value) -> String {
+    customer(o)
+        .map(|c| format!(" from {c}"))
+        .unwrap_or_default()
+}
+
+/// `2024-08-17` for a Stripe unix timestamp.
+fn date(o: &Value, key: &str) -> Option<String> {
+    DateTime::from_timestamp(i(o, &[key])?, 0).map(|t| t.format("%Y-%m-%d").to_string())
+}
+
+/// "Pro monthly, 20.00 USD/month" for a subscription item's price (or a
+/// legacy plan object).
+fn plan(price: Option<&Value>) -> Option<String> {
+    let p = price?;
+    let amount = money(p, "unit_amount").or_else(|| money(p, "amount"));
+    let interval = first(p, &[&["recurring", "interval"], &["interval"]]);
+    let cost = match (amount, interval) {
+        (Some(a), Some(iv)) => Some(format!("{a}/{iv}")),
+        (Some(a), None) => Some(a),
+        _ => None,
+    };
+    match (first(p, &[&["nickname"], &["lookup_key"]]), cost) {
+        (Some(n), Some(c)) => Some(format!("{n}, {c}")),
+        (Some(n), None) => Some(n.to_string()),
+        (None, c) => c,
+    }
+}
+
+fn subscription_plan(o: &Value) -> Option<String> {
+    plan(o.pointer("/items/data/0/price").or_else(|| o.get("plan")))
 }
 
 fn summary(ty: &str, d: &Value) -> String {
     let o = d.pointer("/data/object").unwrap_or(&Value::Null);
+    let prev = d.pointer("/data/previous_attributes");
     let oid = s(o, &["id"]).unwrap_or("?");
+    let amount = |key: &str| money(o, key).unwrap_or_else(|| "an unknown amount".into());
     match ty {
-        "payment_intent.succeeded" => format!(
-            "Payment of {} succeeded{}",
-            money(o, "amount_received")
-                .or_else(|| money(o, "amount"))
-                .unwrap_or_else(|| "?".into()),
-            who(o)
-        ),
-        "payment_intent.payment_failed" => {
-            let err = o.get("last_payment_error").unwrap_or(&Value::Null);
-            let reason =
-                first(err, &[&["decline_code"], &["code"], &["type"]]).unwrap_or("unknown reason");
+        "payment_intent.succeeded" => {
+            let what = s(o, &["description"])
+                .map(|x| format!(" ({})", truncate_chars(x, 60)))
+                .unwrap_or_default();
             format!(
-                "Payment of {} failed: {reason}{}",
-                money(o, "amount").unwrap_or_else(|| "?".into()),
-                who(o)
+                "Payment of {}{} succeeded{what}",
+                money(o, "amount_received")
+                    .filter(|_| i(o, &["amount_received"]) != Some(0))
+                    .unwrap_or_else(|| amount("amount")),
+                from(o)
             )
         }
-        "customer.subscription.created"
-        | "customer.subscription.updated"
-        | "customer.subscription.deleted" => {
-            let price = o
-                .pointer("/items/data/0/price")
-                .or_else(|| o.pointer("/plan"));
-            let plan = price
-                .and_then(|p| {
-                    let amount = money(p, "unit_amount").or_else(|| money(p, "amount"))?;
-                    let interval = first(p, &[&["recurring", "interval"], &["interval"]]);
-                    Some(match interval {
-                        Some(iv) => format!(" ({amount}/{iv})"),
-                        None => format!(" ({amount})"),
-                    })
-                })
-                .unwrap_or_default();
+        "payment_intent.payment_failed" => {
+            let err = o.get("last_payment_error").unwrap_or(&Value::Null);
+            // `code` says what kind of failure (card_declined); the issuer's
+            // `decline_code` says why (insufficient_funds). Show both.
+            let reason = match (s(err, &["code"]), s(err, &["decline_code"])) {
+                (Some(c), Some(dc)) if c != dc => format!("{c} ({dc})"),
+                (Some(c), _) => c.to_string(),
+                (None, Some(dc)) => dc.to_string(),
+                (None, None) => s(err, &["type"]).unwrap_or("unknown reason").to_string(),
+            };
+            format!(
+                "Payment of {}{} failed: {reason}",
+                amount("amount"),
+                from(o)
+            )
+        }
+        "customer.subscription.created" => {
+            let status = match s(o, &["status"]) {
+                Some("trialing") => date(o, "trial_end")
+                    .map(|t| format!(" (trial until {t})"))
+                    .unwrap_or_else(|| " (trialing)".into()),
+                Some(st) if st != "active" => format!(" ({st})"),
+                _ => String::new(),
+            };
+            format!(
+                "New subscription{}{}{status}",
+                for_customer(o),
+                subscription_plan(o)
+                    .map(|p| format!(": {p}"))
+                    .unwrap_or_default()
+            )
+        }
+        "customer.subscription.deleted" => {
+            let why = first(
+                o,
+                &[
+                    &["cancellation_details", "feedback"],
+                    &["cancellation_details", "reason"],
+                ],
+            )
+            .map(|w| format!(" ({})", w.replace('_', " ")))
+            .unwrap_or_default();
+            format!(
+                "Subscription{} cancelled{}{why}",
+                for_customer(o),
+                subscription_plan(o)
+                    .map(|p| format!(": {p}"))
+                    .unwrap_or_default()
+            )
+        }
+        "customer.subscription.updated" => {
+            let who = for_customer(o);
+            let plan_now = subscription_plan(o);
+            let prev = prev.unwrap_or(&Value::Null);
+            let was = |k: &str| prev.get(k);
             let status = s(o, &["status"]).unwrap_or("?");
-            match ty {
-                "customer.subscription.created" => {
+            if let Some(old) = was("status")
+                .and_then(Value::as_str)
+                .filter(|p| *p != status)
+            {
+                return format!(
+                    "Subscription{who} is now {status} (was {old}){}",
+                    plan_now.map(|p| format!(": {p}")).unwrap_or_default()
+                );
+            }
+            if was("items").is_some() || was("plan").is_some() {
+                let old = plan(
+                    prev.pointer("/items/data/0/price")
+                        .or_else(|| prev.get("plan")),
+                );
+                return match (old, plan_now) {
+                    (Some(a), Some(b)) if a != b => {
+                        format!("Subscription{who} changed plan: {a} → {b}")
+                    }
+                    (_, Some(b)) => format!("Subscription{who} changed plan: now {b}"),
+                    _ => format!("Subscription{who} changed plan"),
+                };
+            }
+            if was("cancel_at_period_end").is_some() {
+                return if o.get("cancel_at_period_end").and_then(Value::as_bool) == Some(true) {
                     format!(
-                        "Subscription {oid} started{}{plan}, status {status}",
-                        who(o)
+                        "Subscription{who} will cancel at period end{}",
+                        date(o, "cancel_at")
+                            .or_else(|| date(o, "current_period_end"))
+                            .map(|t| format!(" ({t})"))
+                            .unwrap_or_default()
                     )
-                }
-                "customer.subscription.deleted" => {
-                    format!("Subscription {oid} cancelled{}{plan}", who(o))
-                }
-                _ => {
-                    let prev = d
-                        .pointer("/data/previous_attributes/status")
-                        .and_then(Value::as_str);
-                    let change = match prev {
-                        Some(p) if p != status => format!("status {p} → {status}"),
-                        _ if o.get("cancel_at_period_end").and_then(Value::as_bool)
-                            == Some(true) =>
-                        {
-                            "set to cancel at period end".to_string()
-                        }
-                        _ => format!("status {status}"),
-                    };
-                    format!("Subscription {oid} updated{}: {change}{plan}", who(o))
-                }
+                } else {
+                    format!("Subscription{who} will no longer cancel at period end")
+                };
+            }
+            let changed: Vec<&str> = prev
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            if changed.is_empty() {
+                format!("Subscription{who} updated ({status})")
+            } else {
+                format!(
+                    "Subscription{who} updated: {}",
+                    truncate_chars(&changed.join(", "), 60)
+                )
             }
         }
         "invoice.payment_succeeded" | "invoice.paid" => format!(
             "Invoice {} paid: {}{}",
             s(o, &["number"]).unwrap_or(oid),
-            money(o, "amount_paid").unwrap_or_else(|| "?".into()),
-            who(o)
+            amount("amount_paid"),
+            from(o)
         ),
-        "invoice.payment_failed" => format!(
-            "Invoice {} payment of {} failed{}{}",
-            s(o, &["number"]).unwrap_or(oid),
-            money(o, "amount_due").unwrap_or_else(|| "?".into()),
-            i(o, &["attempt_count"])
-                .map(|n| format!(" (attempt {n})"))
-                .unwrap_or_default(),
-            who(o)
-        ),
-        "checkout.session.completed" => format!(
-            "Checkout completed: {}{}",
-            money(o, "amount_total").unwrap_or_else(|| "?".into()),
-            who(o)
-        ),
-        _ => format!("Stripe {ty} ({oid})"),
+        "invoice.payment_failed" => {
+            let mut notes = Vec::new();
+            if let Some(n) = i(o, &["attempt_count"]) {
+                notes.push(format!("attempt {n}"));
+            }
+            if let Some(t) = date(o, "next_payment_attempt") {
+                notes.push(format!("next retry {t}"));
+            }
+            format!(
+                "Invoice {} payment of {}{} failed{}",
+                s(o, &["number"]).unwrap_or(oid),
+                amount("amount_due"),
+                from(o),
+                if notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", notes.join(", "))
+                }
+            )
+        }
+        "checkout.session.completed" => {
+            let pending = match s(o, &["payment_status"]) {
+                Some("unpaid") => " (payment pending)",
+                _ => "",
+            };
+            let mode = match s(o, &["mode"]) {
+                Some("subscription") => "subscription ",
+                Some("setup") => "setup ",
+                _ => "",
+            };
+            match money(o, "amount_total") {
+                Some(total) => format!("Checkout {mode}completed: {total}{}{pending}", from(o)),
+                None => format!("Checkout {mode}completed{}{pending}", from(o)),
+            }
+        }
+        _ => {
+            let value = money(o, "amount")
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default();
+            format!("Stripe {ty}: {oid}{value}")
+        }
     }
+}
+
+fn for_customer(o: &Value) -> String {
+    customer(o).map(|c| format!(" for {c}")).unwrap_or_default()
 }
