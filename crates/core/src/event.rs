@@ -163,8 +163,11 @@ impl KiteEvent {
         }
         if !self.original_headers.is_empty() {
             // kite-protocol defines this extension as a *string* holding a JSON object.
+            // A JSON object holds each name once: fold repeated headers
+            // rather than let the last one overwrite the others.
             let map: serde_json::Map<String, serde_json::Value> = self
                 .original_headers
+                .folded()
                 .iter()
                 .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
                 .collect();

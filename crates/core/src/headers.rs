@@ -41,6 +41,25 @@ impl Headers {
         self.0.is_empty()
     }
 
+    /// One entry per header name (compared ASCII case-insensitively, the
+    /// first spelling kept), values of a repeated header joined with `", "`
+    /// in arrival order, as RFC 9110 §5.3 allows. For a JSON object such as
+    /// `kiteoriginalheaders`, which cannot hold a name twice: inserting
+    /// repeats into a map would silently keep only the last value.
+    pub fn folded(&self) -> Headers {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(self.0.len());
+        for (name, value) in &self.0 {
+            match out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                Some((_, v)) => {
+                    v.push_str(", ");
+                    v.push_str(value);
+                }
+                None => out.push((name.clone(), value.clone())),
+            }
+        }
+        Headers(out)
+    }
+
     /// The headers worth keeping with an event: everything except credentials
     /// for our own endpoints and hop-by-hop transport headers.
     pub fn for_storage(&self) -> Headers {
@@ -93,5 +112,25 @@ mod tests {
         let kept = h.for_storage();
         assert_eq!(kept.len(), 1, "only the provider header survives: {kept:?}");
         assert_eq!(kept.get("authorization"), None);
+    }
+
+    #[test]
+    fn folding_joins_repeats_in_order_and_keeps_the_first_spelling() {
+        let h: Headers = [
+            ("Via", "1.1 relay"),
+            ("Content-Type", "application/json"),
+            ("via", "1.1 tunnel"),
+        ]
+        .into_iter()
+        .collect();
+        let f = h.folded();
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            [
+                ("Via", "1.1 relay, 1.1 tunnel"),
+                ("Content-Type", "application/json")
+            ],
+            "no value is lost and the order of first appearance is kept"
+        );
     }
 }

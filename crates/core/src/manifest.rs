@@ -218,7 +218,13 @@ impl Manifest {
         let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             ManifestError {
-                path: if path == "." { "(root)".into() } else { path },
+                // "." is the document itself; "" is a top-level key named ""
+                // (or no key yet): both read best as the root.
+                path: if path == "." || path.is_empty() {
+                    "(root)".into()
+                } else {
+                    path
+                },
                 problem: e.into_inner().to_string(),
             }
         })?;

@@ -163,18 +163,26 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
 /// from an SDK: its `type`, `source`, `id` and `kitesummary` are kept.
 pub fn normalize(kind: ProviderKind, input: &Inbound<'_>) -> Result<Normalized, NormalizeError> {
     let data = parse_json(input.body)?;
-    if is_structured_cloudevent(input.headers) {
-        return generic::structured_cloudevent(input, data);
-    }
-    match kind {
-        ProviderKind::Github => github::normalize(input, data),
-        ProviderKind::Stripe => stripe::normalize(input, data),
-        ProviderKind::Paperclip => paperclip::normalize(input, data),
-        ProviderKind::Kiket => kiket::normalize(input, data),
-        ProviderKind::StandardWebhooks => generic::standard_webhooks(input, data),
-        ProviderKind::Generic => Ok(generic::normalize(input, data)),
-    }
+    let mut n = if is_structured_cloudevent(input.headers) {
+        generic::structured_cloudevent(input, data)?
+    } else {
+        match kind {
+            ProviderKind::Github => github::normalize(input, data)?,
+            ProviderKind::Stripe => stripe::normalize(input, data)?,
+            ProviderKind::Paperclip => paperclip::normalize(input, data)?,
+            ProviderKind::Kiket => kiket::normalize(input, data)?,
+            ProviderKind::StandardWebhooks => generic::standard_webhooks(input, data)?,
+            ProviderKind::Generic => generic::normalize(input, data),
+        }
+    };
+    // Adapters splice payload fields (logins, branch names, titles) into the
+    // summary; whatever they contain, the result is one printable line.
+    n.summary = truncate_chars(&n.summary, SUMMARY_MAX_CHARS);
+    Ok(n)
 }
+
+/// Longest `kitesummary` we produce: a notification line, not a paragraph.
+pub const SUMMARY_MAX_CHARS: usize = 200;
 
 /// Whether the body is a structured-mode CloudEvent (its payload is the
 /// `data` member, not the whole body).

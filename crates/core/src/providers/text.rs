@@ -1,10 +1,16 @@
 //! Text helpers for summaries: character-safe truncation, money.
 
 /// Cut `text` to at most `max` characters on a character boundary, adding
-/// `…` when cut, and fold newlines so a summary stays one line. (The Kite
-/// CLI slices bytes and panics on multibyte text; this never does.)
+/// `…` when cut, and fold whitespace and control characters into single
+/// spaces so a summary stays one printable line (no newlines, no terminal
+/// escape sequences from a payload). The Kite CLI slices bytes and panics on
+/// multibyte text; this never does.
 pub fn truncate_chars(text: &str, max: usize) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let printable: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let one_line: String = printable.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= max {
         return one_line;
     }
@@ -67,14 +73,19 @@ mod tests {
         assert_eq!(truncate_chars("héllo wörld", 5), "héll…");
         assert_eq!(truncate_chars("a\nb", 10), "a b");
         assert_eq!(truncate_chars("🎉🎉🎉", 2), "🎉…");
+        assert_eq!(
+            truncate_chars("ok\u{1b}[2J\u{7}done", 20),
+            "ok [2J done",
+            "escape sequences from a payload must not reach a terminal"
+        );
     }
 
     proptest! {
         #[test]
-        fn truncation_never_exceeds_max(s in "\\PC{0,200}", max in 1usize..100) {
+        fn truncation_never_exceeds_max(s in "(\\PC|\\pC){0,200}", max in 1usize..100) {
             let t = truncate_chars(&s, max);
             prop_assert!(t.chars().count() <= max);
-            prop_assert!(!t.contains('\n'));
+            prop_assert!(!t.chars().any(char::is_control), "one printable line: {:?}", t);
         }
     }
 }

@@ -36,10 +36,10 @@ fn time() -> impl Strategy<Value = DateTime<Utc>> {
 }
 
 fn headers() -> impl Strategy<Value = Headers> {
-    // The extension is a JSON object, so names are unique there; real
-    // header names are tokens, values any visible text.
-    prop::collection::btree_map("[A-Za-z0-9-]{1,24}", any::<String>(), 0..8)
-        .prop_map(|m| m.into_iter().collect())
+    // Header names are tokens; a small alphabet makes repeats (in any case)
+    // common, since the extension is a JSON object that must fold them.
+    prop::collection::vec(("[A-Ca-c-]{1,3}", any::<String>()), 0..8)
+        .prop_map(|pairs| pairs.into_iter().collect())
 }
 
 prop_compose! {
@@ -77,7 +77,9 @@ proptest! {
         let parsed: cloudevents::Event =
             serde_json::from_str(&text).expect("the SDK parses what we emit");
         let back = KiteEvent::from_cloudevent(&parsed).expect("and we read it back");
-        prop_assert_eq!(back, ev);
+        // Repeated headers come back folded into one, values joined in order.
+        let want = KiteEvent { original_headers: ev.original_headers.folded(), ..ev };
+        prop_assert_eq!(back, want);
     }
 }
 

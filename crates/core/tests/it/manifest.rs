@@ -182,3 +182,11 @@ fn not_utf8_is_an_error_on_the_file() {
     let e = Manifest::from_json(b"{\"name\": \"\xff\"}").expect_err("invalid UTF-8");
     assert_eq!(e.path, "(file)");
 }
+
+/// Found by `cargo fuzz run manifest`: a syntax error under a top-level key
+/// named "" produced an error with an empty path.
+#[test]
+fn fuzz_regression_error_under_empty_key_names_the_root() {
+    let e = Manifest::from_json(br#"{"":"*\:"}"#).expect_err("invalid escape");
+    assert_eq!(e.path, "(root)", "an error always names where: {e}");
+}

@@ -300,3 +300,63 @@ fn github_push_summaries_count_commits() {
         "alice pushed new branch main in acme/api"
     );
 }
+
+#[test]
+fn payload_text_cannot_break_the_summary_line() {
+    let n = inbound_result(
+        ProviderKind::Github,
+        &[JSON, ("X-GitHub-Event", "issues")],
+        "{\"action\":\"opened\",\"sender\":{\"login\":\"mallory\\n\"},\"issue\":{\"number\":1,\
+          \"title\":\"Fix\\u001b[2J\\u0007 it\\r\\nplease\"},\"repository\":{\"full_name\":\"acme/api\"}}"
+            .as_bytes(),
+    )
+    .expect("normalizes");
+    assert_eq!(
+        n.summary, "mallory opened issue #1 \"Fix [2J it please\" in acme/api",
+        "newlines and terminal escapes from a payload are folded into spaces"
+    );
+    let long = format!(r#"{{"message":"{}"}}"#, "word ".repeat(100));
+    let g = inbound_result(ProviderKind::Generic, &[JSON], long.as_bytes()).expect("normalizes");
+    assert!(
+        g.summary.chars().count() <= providers::SUMMARY_MAX_CHARS && g.summary.ends_with('…'),
+        "a summary is capped and says it was cut: {:?}",
+        g.summary
+    );
+}
+
+/// Found by `cargo fuzz run normalize`: a request that repeats a header
+/// lost all but the last value in `kiteoriginalheaders`.
+#[test]
+fn fuzz_regression_repeated_headers_survive_the_cloudevent() {
+    let headers: Headers = [
+        ("Content-Type", "application/json"),
+        ("Via", "1.1 kite-relay"),
+        ("X-Custom", "a"),
+        ("via", "1.1 tunnel"),
+    ]
+    .into_iter()
+    .collect();
+    let ev = kitedesk_core::KiteEvent {
+        id: "1".into(),
+        source: "https://demo".into(),
+        ty: "com.demo.event".into(),
+        time: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
+        source_name: "demo".into(),
+        summary: "demo event".into(),
+        data: serde_json::json!({}),
+        seq: None,
+        original_headers: headers.for_storage(),
+        verification: kitedesk_core::Verification::unverified("test"),
+        importance: kitedesk_core::Importance::Normal,
+        importance_reason: String::new(),
+    };
+    let json = ev.to_json().expect("valid");
+    let ce: cloudevents::Event = serde_json::from_value(json).expect("parses");
+    let back = kitedesk_core::KiteEvent::from_cloudevent(&ce).expect("reads");
+    assert_eq!(
+        back.original_headers.get("via"),
+        Some("1.1 kite-relay, 1.1 tunnel"),
+        "both hops are kept, joined as HTTP allows"
+    );
+    assert_eq!(back.original_headers.len(), 3);
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Seed fuzz/corpus/<target>/ from the test fixtures and the known-answer
+# vectors, so libFuzzer starts from real webhooks instead of empty input.
+# The corpus directory is not committed (see .gitignore); rerun this after
+# adding fixtures. Safe to rerun: files are named by content.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+FIX=../crates/core/tests/fixtures
+C=corpus
+
+seed() { # target name  (content on stdin)
+    mkdir -p "$C/$1"
+    cat > "$C/$1/$2"
+}
+
+# Provider selector bytes follow ProviderKind::ALL:
+# github 0, stripe 1, paperclip 2, kiket 3, standard-webhooks 4, generic 5.
+i=0
+for dir in github stripe paperclip kiket standard-webhooks generic; do
+    for f in "$FIX/$dir"/*.json; do
+        name=$(basename "$f" .json)
+        ct="application/json"
+        [[ $name == *.ce ]] && ct="application/cloudevents+json"
+        {
+            printf "\\x$(printf %02x "$i")"
+            printf 'Content-Type: %s\n' "$ct"
+            case $dir in
+                github) printf 'X-GitHub-Event: %s\nX-GitHub-Delivery: 72d3162e-cc78-11e3-81ab-4c9367dc0958\n' "${name%%.*}" ;;
+                paperclip) printf 'X-Paperclip-Event: %s\n' "$(sed -n 's/^  "event": "\(.*\)",$/\1/p' "$f")" ;;
+                standard-webhooks) printf 'webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\n' ;;
+            esac
+            printf '\n'
+            cat "$f"
+        } | seed normalize "$dir-$name"
+    done
+    i=$((i + 1))
+done
+
+# verify: scheme selector (github 0, stripe 1, kiket 2, standard-webhooks 3).
+printf '\x00X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n\nHello, World!' | seed verify github
+printf '\x01Stripe-Signature: t=1614265330,v1=bcf8277e5553fbaa23b6be35b16c98d188f8e336b5e14e142389a05dad620268,v0=00\n\n{"id":"evt_1","type":"payment_intent.succeeded"}' | seed verify stripe
+printf '\x02X-Kiket-Signature: sha256=64c31ea06050f51fb323390788fad920e9313f2beeeaea4f0c7c18325beb0632\n\n{"event":"workflow.sla_status","id":"evt_1"}' | seed verify kiket
+printf '\x03webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\nwebhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,I/S85BK+lnhkJTZl75oG08+O4+ibK4N8Gt6zyNw8FT0=\n\n{"test": 2432232314}' | seed verify standard
+
+printf 't=1614265330,v1=bcf8277e5553fbaa23b6be35b16c98d188f8e336b5e14e142389a05dad620268,v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39' | seed stripe_signature_header valid
+printf 't=1614265330, v1=00, v1=ff' | seed stripe_signature_header two-v1
+printf '1614265330|v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' | seed standard_webhooks_signature_header valid
+printf '1614265330|v1,Zm9v v2,YmFy v1a,c2ln' | seed standard_webhooks_signature_header several
+
+mkdir -p "$C/manifest" "$C/cloudevent"
+cp ../crates/core/src/default-kite.json "$C/manifest/default-kite.json"
+cat <<'JSON' | seed manifest kite-docs-full
+{"name":"my-agent","subscriptions":[{"source":"github","type":"com.github.push"}],
+ "sink":{"type":"exec","command":"./handle.sh","importance":"high"},
+ "filters":{"drop":[{"actor":"*\\[bot\\]"}],"keep_only":[]},
+ "enrichment":[{"match":{"source":"github"},"run":"./files.sh","timeout":"10s"}],
+ "scoring":{"rules":[{"match":{"ref":"refs/heads/main"},"paths":["deploy/**"],"importance":"critical","reason":"prod deploy"}],
+            "dedup":{"window":"5m","key":["source","type"],"strategy":"keep_last"},"default_importance":"normal"},
+ "queue":{"retention":"7d","max_size":"1_500"},
+ "ingress":{"maxBodyBytes":262144}}
+JSON
+
+cp "$FIX/generic/sdk-report.ce.json" "$C/cloudevent/"
+cat <<'JSON' | seed cloudevent kite-relay
+{"specversion":"1.0","id":"01HXYZ","source":"https://getkite.sh/hooks/team_abc/github","type":"com.github.push",
+ "time":"2024-01-15T12:00:00Z","datacontenttype":"application/json","kiteseq":"17","kite-verified":"true",
+ "kitesummary":"alice pushed 2 commits to main in owner/repo","kiteoriginalheaders":"{\"X-GitHub-Event\":\"push\"}",
+ "data":{"ref":"refs/heads/main"}}
+JSON
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent; do
+    printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
+done
