@@ -194,7 +194,7 @@ impl Inner {
         token: String,
         addr: SocketAddr,
     ) -> Self {
-        let secrets = SourceSecrets::from_env(&config.manifest);
+        let secrets = SourceSecrets::from_env(&config);
         for s in &config.manifest.sources {
             if secrets.get(&s.name).is_empty() && !s.verify.allow_unsigned {
                 tracing::warn!(
@@ -336,7 +336,8 @@ impl Api {
         to: Option<DateTime<Utc>>,
         bucket_secs: Option<i64>,
     ) -> Result<VolumeResponse, ApiError> {
-        let to = to.unwrap_or_else(Utc::now);
+        // `to` is exclusive; by default include an event stored this millisecond.
+        let to = to.unwrap_or_else(|| Utc::now() + chrono::Duration::milliseconds(1));
         let from = from.unwrap_or(to - chrono::Duration::hours(24));
         if from >= to {
             return Err(ApiError::bad_request(

@@ -12,6 +12,9 @@ use tokio::sync::broadcast;
 pub enum DaemonEvent {
     /// A new event was committed to the history (never sent for duplicates).
     Stored(Arc<StoredEvent>),
+    /// The daemon is stopping: long-lived readers (live feeds) end so the
+    /// server's graceful shutdown can finish.
+    ShuttingDown,
 }
 
 /// Capacity of the broadcast ring: about a second of peak ingest.

@@ -22,6 +22,9 @@ pub struct DaemonConfig {
     pub manifest: Manifest,
     /// Where the manifest came from, for messages (`None` = embedded default).
     pub manifest_path: Option<PathBuf>,
+    /// Variables to read source secrets from instead of the process
+    /// environment (tests, and shells that hold secrets elsewhere).
+    pub env_override: Option<std::collections::HashMap<String, String>>,
 }
 
 impl DaemonConfig {
@@ -31,6 +34,15 @@ impl DaemonConfig {
             listen,
             manifest,
             manifest_path: None,
+            env_override: None,
+        }
+    }
+
+    /// The value of an environment variable, honouring `env_override`.
+    pub fn env_var(&self, name: &str) -> Option<String> {
+        match &self.env_override {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
         }
     }
 

@@ -17,9 +17,10 @@ use crate::api::ApiError;
 pub struct SourceSecrets(Vec<(String, Vec<Secret>)>);
 
 impl SourceSecrets {
-    pub fn from_env(manifest: &Manifest) -> Self {
+    pub fn from_env(config: &crate::config::DaemonConfig) -> Self {
         Self(
-            manifest
+            config
+                .manifest
                 .sources
                 .iter()
                 .map(|s| {
@@ -27,7 +28,7 @@ impl SourceSecrets {
                         .verify
                         .secret_env
                         .iter()
-                        .filter_map(|var| std::env::var(var).ok())
+                        .filter_map(|var| config.env_var(var))
                         .map(|v| v.trim().to_string())
                         .filter(|v| !v.is_empty())
                         .map(Secret::new)

@@ -45,30 +45,13 @@ impl Daemon {
     /// the socket is bound, so callers (and tests) can connect at once.
     pub async fn start(config: DaemonConfig) -> anyhow::Result<RunningDaemon> {
         config.check_listen()?;
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-        config::restrict_dir(&config.data_dir);
-        let token = config::api_token(&config.data_dir)?;
-        let store = kitedesk_store::Store::open(&config.data_dir.join("history.db")).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-
-        let bus = bus::Bus::new();
-        let writer = writer::spawn(store.clone(), bus.clone());
-        let api = Api::new(Arc::new(api::Inner::new(
-            config.clone(),
-            store,
-            bus,
-            writer,
-            token,
-            addr,
-        )));
-        api.spawn_retention();
+        let (api, app) = Daemon::app(config.clone(), addr).await?;
 
         let (shutdown, mut rx) = watch::channel(false);
-        let app = http::router(api.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -88,6 +71,28 @@ impl Daemon {
             info_path,
         })
     }
+
+    /// Build the services and the HTTP router without binding a socket
+    /// (`addr` is the address the router will be reachable at). Tests drive
+    /// the router with `oneshot`.
+    pub async fn app(
+        config: DaemonConfig,
+        addr: SocketAddr,
+    ) -> anyhow::Result<(Api, axum::Router)> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+        config::restrict_dir(&config.data_dir);
+        let token = config::api_token(&config.data_dir)?;
+        let store = kitedesk_store::Store::open(&config.data_dir.join("history.db")).await?;
+        let bus = bus::Bus::new();
+        let writer = writer::spawn(store.clone(), bus.clone());
+        let api = Api::new(Arc::new(api::Inner::new(
+            config, store, bus, writer, token, addr,
+        )));
+        api.spawn_retention();
+        let app = http::router(api.clone());
+        Ok((api, app))
+    }
 }
 
 impl RunningDaemon {
@@ -98,6 +103,7 @@ impl RunningDaemon {
     /// Stop accepting requests, finish in-flight ones, flush the writer.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        self.api.bus().publish(bus::DaemonEvent::ShuttingDown);
         let res = self.server.await.context("server task panicked")?;
         let _ = std::fs::remove_file(&self.info_path);
         self.api.close().await;

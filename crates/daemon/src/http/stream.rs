@@ -169,7 +169,7 @@ async fn feed(
                 };
                 last = l;
             }
-            Err(broadcast::error::RecvError::Closed) => return,
+            Ok(DaemonEvent::ShuttingDown) | Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -1,0 +1,7 @@
+//! Daemon tests: the router through `oneshot` with a real SQLite file, and
+//! the live feed over a real socket on 127.0.0.1:0.
+
+mod api;
+mod harness;
+mod ingress;
+mod stream;
