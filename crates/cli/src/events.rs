@@ -329,7 +329,7 @@ async fn export(
             let d = src.detail(&e.id.to_string()).await?;
             writeln!(sink, "{}", serde_json::to_string(&d.cloudevent)?)?;
             n += 1;
-            if progress && n % 100 == 0 {
+            if progress && n.is_multiple_of(100) {
                 eprint!("\rexported {n} events");
             }
         }

@@ -86,7 +86,16 @@ async fn bad_input_gets_a_clear_code_and_stores_nothing() {
         "",
     );
 
-    let cases: Vec<(&str, &str, Vec<(&str, String)>, Vec<u8>, StatusCode, &str)> = vec![
+    // (what, source, headers, body, status, code)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(&'a str, String)>,
+        Vec<u8>,
+        StatusCode,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "tampered body",
             "github",

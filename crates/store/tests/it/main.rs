@@ -1,3 +1,8 @@
 //! Store tests against a real SQLite file in a temp dir.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers panic with the failing value"
+)]
+
 mod history;
