@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     // An event with an empty source cannot be re-emitted (the SDK refuses);
     // everything else must round-trip.
     let Ok(json) = ev.to_json() else {
-        assert!(ev.source.is_empty(), "to_json refused a non-empty-source event");
+        assert!(
+            ev.source.is_empty(),
+            "to_json refused a non-empty-source event"
+        );
         return;
     };
     let again: cloudevents::Event =

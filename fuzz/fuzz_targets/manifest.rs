@@ -11,7 +11,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(m) => {
             assert!((1..=MAX_BODY_LIMIT).contains(&m.ingress.max_body_bytes));
             for s in &m.sources {
-                assert!(valid_slug(&s.name), "invalid source name accepted: {:?}", s.name);
+                assert!(
+                    valid_slug(&s.name),
+                    "invalid source name accepted: {:?}",
+                    s.name
+                );
                 assert!(!s.verify.secret_env.is_empty() || s.verify.allow_unsigned);
                 assert!(s.verify.tolerance() > 0);
             }

@@ -33,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
         "summary must be one printable line: {:?}",
         n.summary
     );
-    assert!(n.summary.chars().count() <= 200, "summary too long: {:?}", n.summary);
+    assert!(
+        n.summary.chars().count() <= 200,
+        "summary too long: {:?}",
+        n.summary
+    );
     let ev = KiteEvent {
         id: n.id,
         source: n.source,
