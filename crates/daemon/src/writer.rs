@@ -14,6 +14,9 @@ use crate::bus::{Bus, DaemonEvent};
 const MAX_BATCH: usize = 256;
 /// Pending inserts before callers wait (backpressure, never unbounded).
 const QUEUE: usize = 4096;
+/// Under load, search indexing is deferred and done once this many events
+/// wait for it (or as soon as the queue drains).
+const INDEX_BATCH: u64 = 2048;
 
 type Reply = oneshot::Sender<Result<Inserted, Arc<StoreError>>>;
 
@@ -48,10 +51,28 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
     let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(QUEUE);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut unindexed = 0u64;
         while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
-            match store.insert_batch(&events).await {
+            // Idle: index in the same transaction, so a search right after
+            // the webhook's answer finds it. Busy: commit now, index later in
+            // one large batch (far less FTS5 segment merging).
+            let busy = !rx.is_empty();
+            let result = if busy {
+                store.insert_batch_deferred(&events).await
+            } else {
+                store.insert_batch(&events).await
+            };
+            match result {
                 Ok(results) => {
+                    if busy {
+                        unindexed += results
+                            .iter()
+                            .filter(|r| matches!(r, Inserted::New(_)))
+                            .count() as u64;
+                    } else {
+                        unindexed = 0;
+                    }
                     for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
                         if let Inserted::New(id) = res {
                             bus.publish(DaemonEvent::Stored(Arc::new(
@@ -63,6 +84,14 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                             )));
                         }
                         let _ = reply.send(Ok(res));
+                    }
+                    if unindexed >= INDEX_BATCH {
+                        match store.index_pending().await {
+                            Ok(_) => unindexed = 0,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "search indexing failed; will retry")
+                            }
+                        }
                     }
                 }
                 Err(e) => {

@@ -55,58 +55,67 @@ pub struct VolumeBucket {
 pub(crate) const LIST_COLUMNS: &str = "e.id, e.source_name, e.ce_source, e.ce_id, e.ce_type, e.time_ms, e.received_ms, \
      e.summary, e.importance, e.importance_reason, e.verified, e.verify_reason, e.relay_seq";
 
+/// Rows per multi-row INSERT: one round trip to SQLite for many events
+/// (14 bound values each, far below SQLite's 32766-parameter limit).
+const ROWS_PER_STATEMENT: usize = 64;
+
 impl Store {
-    /// Store a batch in one transaction (group commit): one fsync for many
-    /// webhooks. Each element says whether it was new or a duplicate.
+    /// Store a batch in one transaction (group commit: one commit for many
+    /// webhooks) and index it for search before committing. Each element
+    /// says whether it was new or a duplicate.
     pub async fn insert_batch(&self, batch: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_batch_with(batch, true).await
+    }
+
+    /// Like [`Store::insert_batch`] but leaves search indexing to a later
+    /// [`Store::index_pending`]: the writer does this under load, so
+    /// indexing happens in large batches.
+    pub async fn insert_batch_deferred(
+        &self,
+        batch: &[NewEvent],
+    ) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_batch_with(batch, false).await
+    }
+
+    async fn insert_batch_with(
+        &self,
+        batch: &[NewEvent],
+        index: bool,
+    ) -> Result<Vec<Inserted>, StoreError> {
         let mut tx = self.writer()?.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
-        for ne in batch {
-            let e = &ne.event;
-            let headers =
-                serde_json::to_string(&e.original_headers).map_err(|err| StoreError::Corrupt {
-                    id: 0,
-                    problem: err.to_string(),
-                })?;
-            let new_id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO events (source_name, ce_source, ce_id, ce_type, time_ms, received_ms, summary,
-                     importance, importance_reason, verified, verify_reason, relay_seq, headers, payload)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (ce_source, ce_id) DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&e.source_name)
-            .bind(&e.source)
-            .bind(&e.id)
-            .bind(&e.ty)
-            .bind(e.time.timestamp_millis())
-            .bind(ne.received.timestamp_millis())
-            .bind(&e.summary)
-            .bind(e.importance.rank())
-            .bind(&e.importance_reason)
-            .bind(e.verification.verified)
-            .bind(&e.verification.reason)
-            .bind(e.seq.map(|s| s as i64))
-            .bind(headers)
-            .bind(&ne.payload)
-            .fetch_optional(&mut *tx)
-            .await?;
-            out.push(match new_id {
-                Some(id) => Inserted::New(id),
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "SELECT id FROM events WHERE ce_source = ? AND ce_id = ?",
-                    )
-                    .bind(&e.source)
-                    .bind(&e.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    Inserted::Duplicate(id)
-                }
-            });
+        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+            out.extend(insert_chunk(&mut tx, chunk).await?);
+        }
+        if index {
+            index_pending_in(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// FTS5's integrity check plus SQLite's own: an error if the search
+    /// index and the events table disagree.
+    pub async fn integrity_check(&self) -> Result<(), StoreError> {
+        let w = self.writer()?;
+        sqlx::query("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")
+            .execute(w)
+            .await?;
+        let ok: String = sqlx::query_scalar("PRAGMA quick_check")
+            .fetch_one(w)
+            .await?;
+        if ok != "ok" {
+            return Err(StoreError::Corrupt { id: 0, problem: ok });
+        }
+        Ok(())
+    }
+
+    /// Add every stored event not yet in the search index. Returns how many.
+    pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        let mut tx = self.writer()?.begin().await?;
+        let n = index_pending_in(&mut tx).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     pub async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {
@@ -241,6 +250,93 @@ impl Store {
         }
         Ok(deleted)
     }
+}
+
+async fn index_pending_in(tx: &mut sqlx::SqliteConnection) -> Result<u64, StoreError> {
+    let n = sqlx::query(
+        "INSERT INTO events_fts (rowid, summary, payload)
+         SELECT id, summary, payload FROM events
+         WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        sqlx::query(
+            "UPDATE fts_state SET indexed_upto = (SELECT max(id) FROM events) WHERE id = 1",
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(n)
+}
+
+/// One multi-row INSERT for up to [`ROWS_PER_STATEMENT`] events. RETURNING
+/// gives the ids of the new rows (in no guaranteed order, so they are matched
+/// by key); a row that hit the unique key is a duplicate of an earlier one.
+async fn insert_chunk(
+    tx: &mut sqlx::SqliteConnection,
+    chunk: &[NewEvent],
+) -> Result<Vec<Inserted>, StoreError> {
+    use std::collections::HashMap;
+    let mut sql = String::from(
+        "INSERT INTO events (source_name, ce_source, ce_id, ce_type, time_ms, received_ms, summary,
+             importance, importance_reason, verified, verify_reason, relay_seq, headers, payload) VALUES ",
+    );
+    sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+    sql.push_str(" ON CONFLICT (ce_source, ce_id) DO NOTHING RETURNING id, ce_source, ce_id");
+    // The SQL is built from fixed fragments only; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for ne in chunk {
+        let e = &ne.event;
+        let headers =
+            serde_json::to_string(&e.original_headers).map_err(|err| StoreError::Corrupt {
+                id: 0,
+                problem: err.to_string(),
+            })?;
+        q = q
+            .bind(&e.source_name)
+            .bind(&e.source)
+            .bind(&e.id)
+            .bind(&e.ty)
+            .bind(e.time.timestamp_millis())
+            .bind(ne.received.timestamp_millis())
+            .bind(&e.summary)
+            .bind(e.importance.rank())
+            .bind(&e.importance_reason)
+            .bind(e.verification.verified)
+            .bind(&e.verification.reason)
+            .bind(e.seq.map(|s| s as i64))
+            .bind(headers)
+            .bind(&ne.payload);
+    }
+    let rows = q.fetch_all(&mut *tx).await?;
+    let mut new_ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        new_ids.insert(
+            (r.try_get("ce_source")?, r.try_get("ce_id")?),
+            r.try_get("id")?,
+        );
+    }
+    let mut out = Vec::with_capacity(chunk.len());
+    for ne in chunk {
+        let key = (ne.event.source.clone(), ne.event.id.clone());
+        // The first occurrence of a new key is the new row; later ones in the
+        // same batch, and keys stored before, are duplicates.
+        match new_ids.remove(&key) {
+            Some(id) => out.push(Inserted::New(id)),
+            None => {
+                let id: i64 =
+                    sqlx::query_scalar("SELECT id FROM events WHERE ce_source = ? AND ce_id = ?")
+                        .bind(&key.0)
+                        .bind(&key.1)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                out.push(Inserted::Duplicate(id));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn millis(ms: i64) -> DateTime<Utc> {

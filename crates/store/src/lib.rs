@@ -101,11 +101,21 @@ impl Store {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Store {
+        let store = Store {
             write: Some(write),
             read,
             path: path.to_path_buf(),
-        })
+        };
+        // Index whatever a previous run stored but did not index (a crash
+        // between an insert and its deferred indexing).
+        let caught_up = store.index_pending().await?;
+        if caught_up > 0 {
+            tracing::info!(
+                events = caught_up,
+                "indexed events left unindexed by the previous run"
+            );
+        }
+        Ok(store)
     }
 
     /// Open an existing history read-only (for the CLI while the daemon runs).

@@ -431,3 +431,113 @@ async fn read_only_handle_reads_but_cannot_write() {
     );
     drop(s);
 }
+
+#[tokio::test]
+async fn deferred_indexing_catches_up_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let s = Store::open(&path).await.unwrap();
+    let q = EventQuery {
+        q: Some("deferredword".into()),
+        ..Default::default()
+    };
+    s.insert_batch_deferred(&[ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "deferredword one",
+    )])
+    .await
+    .unwrap();
+    assert!(
+        s.list(&q).await.unwrap().events.is_empty(),
+        "not searchable until indexed"
+    );
+    // Retention deleting an unindexed row must not corrupt the index.
+    s.insert_batch_deferred(&[ev(
+        2,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "deferredword two",
+    )])
+    .await
+    .unwrap();
+    s.close().await;
+    // A restart (or crash) before indexing: opening catches up.
+    let s = Store::open(&path).await.unwrap();
+    let found = s.list(&q).await.unwrap();
+    assert_eq!(found.events.len(), 2, "both rows indexed on open");
+    // The next immediate insert indexes with its own transaction.
+    s.insert(ev(
+        3,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "deferredword three",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 3);
+    assert_eq!(s.index_pending().await.unwrap(), 0, "nothing left to index");
+    s.retain(None, Some(1)).await.unwrap();
+    assert_eq!(
+        s.list(&q).await.unwrap().events.len(),
+        1,
+        "deleted rows leave the index"
+    );
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn deleting_rows_that_were_never_indexed_keeps_the_index_consistent() {
+    let (_d, s) = store().await;
+    s.insert(ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "alpha",
+    ))
+    .await
+    .unwrap();
+    s.insert_batch_deferred(&[ev(
+        2,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "beta",
+    )])
+    .await
+    .unwrap();
+    // Row 2 is not indexed; retention removes everything older than t0+3s.
+    assert_eq!(
+        s.retain(Some(t0() + Duration::seconds(3)), None)
+            .await
+            .unwrap(),
+        2
+    );
+    s.integrity_check().await.unwrap();
+    s.insert(ev(
+        4,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "gamma",
+    ))
+    .await
+    .unwrap();
+    let q = EventQuery {
+        q: Some("gamma".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 1);
+    s.integrity_check().await.unwrap();
+}
