@@ -203,52 +203,58 @@ impl Store {
         older_than: Option<DateTime<Utc>>,
         max_count: Option<u64>,
     ) -> Result<u64, StoreError> {
-        const CHUNK: i64 = 5_000;
         let w = self.writer()?;
         let mut deleted = 0;
         if let Some(cutoff) = older_than {
-            loop {
-                let n = sqlx::query(
-                    "DELETE FROM events WHERE id IN
-                       (SELECT id FROM events WHERE received_ms < ? ORDER BY id LIMIT ?)",
-                )
-                .bind(cutoff.timestamp_millis())
-                .bind(CHUNK)
-                .execute(w)
-                .await?
-                .rows_affected();
-                deleted += n;
-                if n < CHUNK as u64 {
-                    break;
-                }
-            }
+            deleted += delete_chunked(
+                w,
+                "DELETE FROM events WHERE id IN
+                   (SELECT id FROM events WHERE received_ms < ? ORDER BY id LIMIT ?)",
+                cutoff.timestamp_millis(),
+            )
+            .await?;
         }
-        if let Some(max) = max_count {
+        if let Some(max) = max_count.filter(|m| *m > 0) {
             // The id of the oldest row to keep; everything below it goes.
             let keep_from: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?")
                     .bind(max.saturating_sub(1) as i64)
                     .fetch_optional(w)
                     .await?;
-            if let (Some(keep_from), true) = (keep_from, max > 0) {
-                loop {
-                    let n = sqlx::query(
-                        "DELETE FROM events WHERE id IN
-                           (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
-                    )
-                    .bind(keep_from)
-                    .bind(CHUNK)
-                    .execute(w)
-                    .await?
-                    .rows_affected();
-                    deleted += n;
-                    if n < CHUNK as u64 {
-                        break;
-                    }
-                }
+            if let Some(keep_from) = keep_from {
+                deleted += delete_chunked(
+                    w,
+                    "DELETE FROM events WHERE id IN
+                       (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
+                    keep_from,
+                )
+                .await?;
             }
         }
         Ok(deleted)
+    }
+}
+
+/// Run a `DELETE … WHERE x < ?1 … LIMIT ?2` until it deletes less than a
+/// chunk, so the writer never holds the lock for long.
+async fn delete_chunked(
+    w: &sqlx::SqlitePool,
+    sql: &'static str,
+    bound: i64,
+) -> Result<u64, StoreError> {
+    const CHUNK: i64 = 5_000;
+    let mut deleted = 0;
+    loop {
+        let n = sqlx::query(sql)
+            .bind(bound)
+            .bind(CHUNK)
+            .execute(w)
+            .await?
+            .rows_affected();
+        deleted += n;
+        if n < CHUNK as u64 {
+            return Ok(deleted);
+        }
     }
 }
 
