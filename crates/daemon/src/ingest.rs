@@ -111,7 +111,9 @@ pub fn prepare(
     // exact bytes a signature was computed over. A structured CloudEvent's
     // payload is its `data`.
     let payload = if !providers::is_structured_cloudevent(headers) {
-        String::from_utf8_lossy(body).into_owned()
+        // normalize() parsed the body as JSON, so it is valid UTF-8.
+        String::from_utf8(body.to_vec())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     } else {
         n.data.to_string()
     };

@@ -16,7 +16,10 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 /// Under load, search indexing is deferred and done once this many events
 /// wait for it (or as soon as the queue drains).
-const INDEX_BATCH: u64 = 2048;
+const INDEX_BATCH: u64 = 4096;
+/// How long the writer waits for more webhooks before indexing deferred
+/// ones: the most a search lags behind a burst.
+const IDLE_INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
 
 type Reply = oneshot::Sender<Result<Inserted, Arc<StoreError>>>;
 
@@ -47,25 +50,53 @@ impl Writer {
     }
 }
 
+async fn index(store: &Store, unindexed: &mut u64) {
+    match store.index_pending().await {
+        Ok(_) => *unindexed = 0,
+        Err(e) => tracing::warn!(error = %e, "search indexing failed; will retry"),
+    }
+}
+
 pub fn spawn(store: Store, bus: Bus) -> Writer {
     let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(QUEUE);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut unindexed = 0u64;
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        loop {
+            // With events waiting for the search index, stop waiting for
+            // requests after a short idle spell and index them.
+            let got = if unindexed > 0 {
+                match tokio::time::timeout(IDLE_INDEX_AFTER, rx.recv_many(&mut batch, MAX_BATCH))
+                    .await
+                {
+                    Ok(n) => n,
+                    Err(_) => {
+                        index(&store, &mut unindexed).await;
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv_many(&mut batch, MAX_BATCH).await
+            };
+            if got == 0 {
+                index(&store, &mut unindexed).await;
+                return;
+            }
             let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
-            // Idle: index in the same transaction, so a search right after
-            // the webhook's answer finds it. Busy: commit now, index later in
-            // one large batch (far less FTS5 segment merging).
-            let busy = !rx.is_empty();
-            let result = if busy {
+            // A lone webhook is indexed in its own transaction, so a search
+            // right after its answer finds it. Concurrent webhooks (a batch
+            // of several) commit without indexing, and are indexed later in
+            // one large batch: each FTS5 transaction writes a segment, and
+            // many small segments mean constant merging.
+            let defer = events.len() > 1 || !rx.is_empty();
+            let result = if defer {
                 store.insert_batch_deferred(&events).await
             } else {
                 store.insert_batch(&events).await
             };
             match result {
                 Ok(results) => {
-                    if busy {
+                    if defer {
                         unindexed += results
                             .iter()
                             .filter(|r| matches!(r, Inserted::New(_)))
@@ -86,12 +117,7 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                         let _ = reply.send(Ok(res));
                     }
                     if unindexed >= INDEX_BATCH {
-                        match store.index_pending().await {
-                            Ok(_) => unindexed = 0,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "search indexing failed; will retry")
-                            }
-                        }
+                        index(&store, &mut unindexed).await;
                     }
                 }
                 Err(e) => {

@@ -333,3 +333,38 @@ async fn structured_cloudevents_keep_their_attributes() {
         "the payload of a CloudEvent is its data"
     );
 }
+
+#[tokio::test]
+async fn a_concurrent_burst_is_stored_at_once_and_searchable_soon_after() {
+    let h = Harness::new().await;
+    let h = &h;
+    let posts = (0..40).map(|i| {
+        let body = format!(r#"{{"message":"burstword {i}"}}"#);
+        async move { h.post_hook("myapp", &[], body.as_bytes()).await }
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == StatusCode::ACCEPTED),
+        "{answers:?}"
+    );
+    assert_eq!(
+        h.count().await,
+        40,
+        "every event committed before its answer"
+    );
+    // Search indexing of a burst may be deferred to the writer's next idle
+    // moment; wait for that condition (bounded), not for a fixed time.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, page) = h.get("/api/events?q=burstword&limit=100").await;
+        let n = page["events"].as_array().map_or(0, Vec::len);
+        if n == 40 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {n} of 40 searchable after 10 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
