@@ -555,7 +555,16 @@ async fn search_with_filters_is_driven_by_the_full_text_index() {
         ..Default::default()
     };
     let plan = s.query_plan(&q).await.unwrap();
-    assert!(plan[0].starts_with("SCAN f VIRTUAL TABLE"), "FTS first: {plan:?}");
-    assert!(plan.iter().any(|p| p.contains("USING INTEGER PRIMARY KEY")), "{plan:?}");
-    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort of all matches: {plan:?}");
+    assert!(
+        plan[0].starts_with("SCAN f VIRTUAL TABLE"),
+        "FTS first: {plan:?}"
+    );
+    assert!(
+        plan.iter().any(|p| p.contains("USING INTEGER PRIMARY KEY")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+        "no sort of all matches: {plan:?}"
+    );
 }
