@@ -8,8 +8,9 @@
 #
 #   bash bench/query.sh [events=1000000] [requests=2000]
 #
-# The history is generated once into bench/out/history-EVENTS (about 14 KB
-# per event on disk: ~14 GB for 1M) and reused by later runs; delete the
+# The history is generated once into bench/out/history-EVENTS (about 13 KB
+# per event on disk: ~13 GB for 1M) and reused by later runs (regenerated
+# when crates/store/migrations changes); delete the
 # directory (or set BENCH_REGEN=1) to make a new one. BENCH_DATA=dir uses
 # another location. KITEDESK_BIN=path skips building the daemon.
 # BENCH_MAX_SECS=60 bounds the time spent on one query (and on one request:
