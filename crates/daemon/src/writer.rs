@@ -14,9 +14,10 @@ use crate::bus::{Bus, DaemonEvent};
 const MAX_BATCH: usize = 256;
 /// Pending inserts before callers wait (backpressure, never unbounded).
 const QUEUE: usize = 4096;
-/// Under load, search indexing is deferred and done once this many events
-/// wait for it (or as soon as the queue drains).
-const INDEX_BATCH: u64 = 4096;
+/// Under load, search indexing is deferred; once this many events wait for
+/// it, each write batch is followed by one indexing step of this size, so
+/// indexing keeps up without ever blocking writes for long.
+const INDEX_STEP: u64 = 512;
 /// How long the writer waits for more webhooks before indexing deferred
 /// ones: the most a search lags behind a burst.
 const IDLE_INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
@@ -50,10 +51,15 @@ impl Writer {
     }
 }
 
-async fn index(store: &Store, unindexed: &mut u64) {
-    match store.index_pending().await {
-        Ok(_) => *unindexed = 0,
+/// Index pending events: all of them (`step == None`, when idle) or one
+/// bounded step.
+async fn index(store: &Store, unindexed: &mut u64, step: Option<u64>) {
+    match store.index_pending_up_to(step).await {
+        Ok(n) => *unindexed = unindexed.saturating_sub(n),
         Err(e) => tracing::warn!(error = %e, "search indexing failed; will retry"),
+    }
+    if step.is_none() {
+        *unindexed = 0;
     }
 }
 
@@ -71,7 +77,7 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                 {
                     Ok(n) => n,
                     Err(_) => {
-                        index(&store, &mut unindexed).await;
+                        index(&store, &mut unindexed, None).await;
                         continue;
                     }
                 }
@@ -79,7 +85,7 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                 rx.recv_many(&mut batch, MAX_BATCH).await
             };
             if got == 0 {
-                index(&store, &mut unindexed).await;
+                index(&store, &mut unindexed, None).await;
                 return;
             }
             let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
@@ -116,8 +122,8 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                         }
                         let _ = reply.send(Ok(res));
                     }
-                    if unindexed >= INDEX_BATCH {
-                        index(&store, &mut unindexed).await;
+                    if unindexed >= INDEX_STEP {
+                        index(&store, &mut unindexed, Some(INDEX_STEP)).await;
                     }
                 }
                 Err(e) => {

@@ -88,7 +88,7 @@ impl Store {
             out.extend(insert_chunk(&mut tx, chunk).await?);
         }
         if index {
-            index_pending_in(&mut tx).await?;
+            index_pending_in(&mut tx, None).await?;
         }
         tx.commit().await?;
         Ok(out)
@@ -112,8 +112,14 @@ impl Store {
 
     /// Add every stored event not yet in the search index. Returns how many.
     pub async fn index_pending(&self) -> Result<u64, StoreError> {
+        self.index_pending_up_to(None).await
+    }
+
+    /// Index at most `max_rows` pending events in one short transaction, so
+    /// the writer can interleave indexing with new inserts under load.
+    pub async fn index_pending_up_to(&self, max_rows: Option<u64>) -> Result<u64, StoreError> {
         let mut tx = self.writer()?.begin().await?;
-        let n = index_pending_in(&mut tx).await?;
+        let n = index_pending_in(&mut tx, max_rows.map(|m| m as i64)).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -258,22 +264,34 @@ async fn delete_chunked(
     }
 }
 
-async fn index_pending_in(tx: &mut sqlx::SqliteConnection) -> Result<u64, StoreError> {
+/// Index up to `max_rows` stored events not yet in the search index (all of
+/// them when `None`), oldest first. Returns how many were indexed.
+async fn index_pending_in(
+    tx: &mut sqlx::SqliteConnection,
+    max_rows: Option<i64>,
+) -> Result<u64, StoreError> {
+    let limit = max_rows.unwrap_or(-1); // SQLite: a negative LIMIT means none
+    let upto: Option<i64> = sqlx::query_scalar(
+        "SELECT max(id) FROM (SELECT id FROM events
+           WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id LIMIT ?)",
+    )
+    .bind(limit)
+    .fetch_one(&mut *tx)
+    .await?;
+    let Some(upto) = upto else { return Ok(0) };
     let n = sqlx::query(
         "INSERT INTO events_fts (rowid, summary, payload)
          SELECT id, summary, payload FROM events
-         WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id",
+         WHERE id > (SELECT indexed_upto FROM fts_state) AND id <= ? ORDER BY id",
     )
+    .bind(upto)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if n > 0 {
-        sqlx::query(
-            "UPDATE fts_state SET indexed_upto = (SELECT max(id) FROM events) WHERE id = 1",
-        )
+    sqlx::query("UPDATE fts_state SET indexed_upto = ? WHERE id = 1")
+        .bind(upto)
         .execute(&mut *tx)
         .await?;
-    }
     Ok(n)
 }
 

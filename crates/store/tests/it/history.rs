@@ -568,3 +568,43 @@ async fn search_with_filters_is_driven_by_the_full_text_index() {
         "no sort of all matches: {plan:?}"
     );
 }
+
+#[tokio::test]
+async fn bounded_indexing_steps_index_oldest_first_and_resume() {
+    let (_d, s) = store().await;
+    let batch: Vec<NewEvent> = (1..=5)
+        .map(|n| {
+            ev(
+                n,
+                "github",
+                "com.github.push",
+                Importance::Normal,
+                true,
+                "stepword",
+            )
+        })
+        .collect();
+    s.insert_batch_deferred(&batch).await.unwrap();
+    let q = EventQuery {
+        q: Some("stepword".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.index_pending_up_to(Some(2)).await.unwrap(), 2);
+    let found: Vec<String> = s
+        .list(&q)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.event.id)
+        .collect();
+    assert_eq!(
+        found,
+        ["evt-2", "evt-1"],
+        "the oldest two are indexed first"
+    );
+    assert_eq!(s.index_pending_up_to(Some(2)).await.unwrap(), 2);
+    assert_eq!(s.index_pending().await.unwrap(), 1, "the rest in one go");
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 5);
+    s.integrity_check().await.unwrap();
+}
