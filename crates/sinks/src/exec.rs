@@ -11,6 +11,10 @@ use crate::SinkError;
 use crate::attempt::{Attempt, CAPTURE_LIMIT, CaptureBuf, Captured, Failure};
 use crate::delivery::Delivery;
 
+/// Variables an exec command inherits from the daemon; everything else
+/// (tokens, signing secrets) stays out of the child.
+const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"];
+
 /// Default command timeout, as the Kite manifest's enrichment hooks use.
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,7 +70,8 @@ impl ExecSinkConfig {
 ///
 /// * stdin: the structured CloudEvent JSON and a newline, then EOF. A command
 ///   that exits without reading it is fine (the broken pipe is ignored).
-/// * environment: the daemon's, plus `KITE_EVENT_ID`, `KITE_EVENT_TYPE`,
+/// * environment: only `PATH`, `HOME`, `LANG`, `LC_ALL`, `TMPDIR`, `USER`
+///   from the daemon's (never its secrets), plus `KITE_EVENT_ID`, `KITE_EVENT_TYPE`,
 ///   `KITE_EVENT_SOURCE` (the CloudEvent source URI), `KITE_SOURCE` (the
 ///   source name), `KITE_IMPORTANCE` and `KITE_SUMMARY`.
 /// * its own process group, killed as a whole on timeout.
@@ -127,6 +132,15 @@ impl ExecSink {
                 c
             }
         };
+        // A clean environment: the daemon's may hold signing secrets
+        // (`KITEDESK_*_SECRET`) that a handler script must never see. Keep
+        // only what programs need to run, then the event's fields.
+        cmd.env_clear();
+        for keep in INHERITED_ENV {
+            if let Some(v) = std::env::var_os(keep) {
+                cmd.env(keep, v);
+            }
+        }
         for (name, value) in env_vars(delivery) {
             cmd.env(name, value);
         }

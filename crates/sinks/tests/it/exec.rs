@@ -234,3 +234,25 @@ async fn exit_codes_signals_and_missing_programs_are_told_apart() {
     );
     assert!(ExecSink::new(ExecSinkConfig::new(ExecCommand::Shell("  ".into()))).is_err());
 }
+
+#[tokio::test]
+async fn the_daemon_environment_does_not_leak_into_the_command() {
+    // Cargo sets CARGO_MANIFEST_DIR for this test process; it stands in for
+    // a daemon variable such as KITEDESK_GITHUB_SECRET.
+    assert!(
+        std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
+        "precondition: the test process has the variable"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let sink = shell(
+        "printf '%s|%s\\n' \"${CARGO_MANIFEST_DIR-unset}\" \"${PATH:+has-path}\" > env.txt",
+        dir.path(),
+    );
+    let attempt = sink.deliver(&github_delivery()).await;
+    assert!(attempt.is_delivered(), "{attempt:?}");
+    let env = std::fs::read_to_string(dir.path().join("env.txt")).unwrap();
+    assert_eq!(
+        env, "unset|has-path\n",
+        "only the allow-listed variables are inherited"
+    );
+}
