@@ -6,7 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle_eq::ct_eq;
+use subtle::ConstantTimeEq as _;
 
 use crate::api::{Api, ApiError};
 
@@ -57,7 +57,7 @@ fn check(api: &Api, req: &Request) -> Result<(), ApiError> {
     }
     let presented = bearer(headers).or_else(|| cookie(headers));
     match presented {
-        Some(t) if ct_eq(t.as_bytes(), api.token().as_bytes()) => Ok(()),
+        Some(t) if bool::from(t.as_bytes().ct_eq(api.token().as_bytes())) => Ok(()),
         Some(_) => Err(ApiError::unauthorized(
             "unauthorized",
             "the API token is wrong",
@@ -102,16 +102,6 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-mod subtle_eq {
-    /// Constant-time equality for the token check.
-    pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-    }
 }
 
 #[cfg(test)]
