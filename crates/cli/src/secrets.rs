@@ -94,9 +94,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<()> {
             if let Some(s) = source {
                 body["source"] = s.into();
             }
-            let meta: SecretMeta = serde_json::from_value(
-                call(&c, Method::POST, "/api/secrets", Some(body)).await?,
-            )?;
+            let meta: SecretMeta =
+                serde_json::from_value(call(&c, Method::POST, "/api/secrets", Some(body)).await?)?;
             eprintln!(
                 "stored {} in the keychain (fingerprint {})",
                 meta.name, meta.fingerprint
@@ -110,7 +109,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<()> {
             let c = daemon(&target)?;
             let value = read_value(&name)?;
             let meta: SecretMeta = serde_json::from_value(
-                call(&c, 
+                call(
+                    &c,
                     Method::POST,
                     &format!("/api/secrets/{}/rotate", encode(&name)),
                     Some(json!({"value": value, "grace_hours": grace_hours})),
@@ -131,7 +131,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<()> {
         SecretsCommand::Reveal { name, target } => {
             let c = daemon(&target)?;
             let v: Revealed = serde_json::from_value(
-                call(&c, 
+                call(
+                    &c,
                     Method::POST,
                     &format!("/api/secrets/{}/reveal", encode(&name)),
                     None,
@@ -144,7 +145,8 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<()> {
         }
         SecretsCommand::Rm { name, target } => {
             let c = daemon(&target)?;
-            call(&c, 
+            call(
+                &c,
                 Method::DELETE,
                 &format!("/api/secrets/{}", encode(&name)),
                 None,
@@ -240,7 +242,10 @@ fn read_value(name: &str) -> anyhow::Result<String> {
 fn print_list(list: &SecretsList) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if list.secrets.is_empty() {
-        writeln!(out, "no secrets (add one: kitedesk secrets set webhook/<source>)")?;
+        writeln!(
+            out,
+            "no secrets (add one: kitedesk secrets set webhook/<source>)"
+        )?;
     } else {
         writeln!(
             out,

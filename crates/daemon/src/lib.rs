@@ -24,9 +24,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use api::{Api, ApiError};
-pub use secrets::{NewSecret, Revealed, RotateSecret, SecretMeta, SecretsHealth, SecretsList};
 pub use config::{DaemonConfig, RuntimeInfo};
 pub use http::event_query_from_params;
+pub use secrets::{NewSecret, Revealed, RotateSecret, SecretMeta, SecretsHealth, SecretsList};
 
 /// A started daemon.
 #[derive(Debug)]

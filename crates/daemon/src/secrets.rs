@@ -335,7 +335,9 @@ impl SecretsState {
             return;
         };
         let name = rec.name.clone();
-        let want_previous = rec.previous_valid_until.filter(|_| rec.previous_valid_at(now));
+        let want_previous = rec
+            .previous_valid_until
+            .filter(|_| rec.previous_valid_at(now));
         let n = name.clone();
         let res = self
             .call(move |k| {
@@ -639,9 +641,9 @@ impl Api {
     ) -> Result<SecretMeta, ApiError> {
         let value = req.value.0;
         check_value(&value).map_err(|e| ApiError::bad_request("invalid_value", e.to_string()))?;
-        let grace_secs = req.grace_secs.unwrap_or_else(|| {
-            u64::from(req.grace_hours.unwrap_or(DEFAULT_GRACE_HOURS)) * 3600
-        });
+        let grace_secs = req
+            .grace_secs
+            .unwrap_or_else(|| u64::from(req.grace_hours.unwrap_or(DEFAULT_GRACE_HOURS)) * 3600);
         if grace_secs > MAX_GRACE_SECS {
             return Err(ApiError::bad_request(
                 "invalid_grace",
@@ -657,8 +659,7 @@ impl Api {
             .await?
             .ok_or_else(|| not_found(name))?;
         let now = Utc::now();
-        let until = (grace_secs > 0)
-            .then(|| now + chrono::Duration::seconds(grace_secs as i64));
+        let until = (grace_secs > 0).then(|| now + chrono::Duration::seconds(grace_secs as i64));
         let (n, v) = (name.to_string(), value.clone());
         let current = s
             .call(move |k| {
@@ -736,6 +737,19 @@ impl Api {
         Ok(Revealed {
             value: value.expose().to_string(),
         })
+    }
+
+    /// A secret's value for in-process consumers (e.g. a relay token for the
+    /// stream client), as a redacting [`Secret`]. `None`: no such secret.
+    pub async fn read_secret(&self, name: &str) -> Result<Option<Secret>, ApiError> {
+        if self.0.store.secret(name).await?.is_none() {
+            return Ok(None);
+        }
+        let n = name.to_string();
+        self.secrets()
+            .call(move |k| k.get(&n))
+            .await
+            .map_err(keychain_error)
     }
 
     /// Remove a secret (and any previous value) from the keychain and its

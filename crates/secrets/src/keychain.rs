@@ -22,7 +22,9 @@ pub enum KeychainError {
     NoService { bus: String, detail: String },
     /// The service answered but refused access (a locked collection whose
     /// unlock prompt was dismissed or cannot be shown).
-    #[error("the keychain is locked (unlock it, e.g. by logging in to the desktop session): {detail}")]
+    #[error(
+        "the keychain is locked (unlock it, e.g. by logging in to the desktop session): {detail}"
+    )]
     Locked { detail: String },
     /// The service did not answer in time.
     #[error("the keychain did not answer within {secs} s (is it waiting for an unlock prompt?)")]
@@ -251,11 +253,21 @@ mod tests {
         let k = MemoryKeychain::new();
         assert_eq!(k.get("a").ok(), Some(None));
         k.set("a", &Secret::new("v1")).ok();
-        assert_eq!(k.get("a").ok().flatten().map(|s| s.expose().to_string()), Some("v1".into()));
+        assert_eq!(
+            k.get("a").ok().flatten().map(|s| s.expose().to_string()),
+            Some("v1".into())
+        );
         k.set("a", &Secret::new("v2")).ok();
-        assert_eq!(k.get("a").ok().flatten().map(|s| s.expose().to_string()), Some("v2".into()));
+        assert_eq!(
+            k.get("a").ok().flatten().map(|s| s.expose().to_string()),
+            Some("v2".into())
+        );
         assert_eq!(k.delete("a").ok(), Some(true));
-        assert_eq!(k.delete("a").ok(), Some(false), "a second delete finds nothing");
+        assert_eq!(
+            k.delete("a").ok(),
+            Some(false),
+            "a second delete finds nothing"
+        );
     }
 
     #[test]
@@ -272,13 +284,22 @@ mod tests {
     fn messages_name_what_is_missing() {
         let e = KeychainError::no_service("org.freedesktop.DBus.Error.ServiceUnknown");
         let msg = e.to_string();
-        assert!(msg.starts_with("no Secret Service on the session bus (DBUS_SESSION_BUS_ADDRESS"), "{msg}");
+        assert!(
+            msg.starts_with("no Secret Service on the session bus (DBUS_SESSION_BUS_ADDRESS"),
+            "{msg}"
+        );
         let locked = map_err(
             "x",
             keyring::Error::NoStorageAccess("prompt dismissed".into()),
         );
-        assert!(locked.to_string().starts_with("the keychain is locked"), "{locked}");
+        assert!(
+            locked.to_string().starts_with("the keychain is locked"),
+            "{locked}"
+        );
         let bad = map_err("x", keyring::Error::BadEncoding(b"hunter2".to_vec()));
-        assert!(!bad.to_string().contains("hunter2"), "bytes of a value never reach a message");
+        assert!(
+            !bad.to_string().contains("hunter2"),
+            "bytes of a value never reach a message"
+        );
     }
 }

@@ -106,7 +106,13 @@ async fn post_hook(d: &Daemon, secret: Option<&str>, delivery: &str) -> (u16, se
         .header("x-github-delivery", delivery)
         .body(body.clone());
     if let Some(s) = secret {
-        for (k, v) in verify::sign(Scheme::Github, &Secret::new(s), &body, chrono::Utc::now(), "") {
+        for (k, v) in verify::sign(
+            Scheme::Github,
+            &Secret::new(s),
+            &body,
+            chrono::Utc::now(),
+            "",
+        ) {
             req = req.header(k, v);
         }
     }
@@ -161,7 +167,12 @@ async fn secrets_live_in_the_real_keychain_and_nowhere_else() {
     let d = serve(&session, dir.path());
 
     // set: the value comes from stdin, lands in the keychain.
-    let (ok, _, err) = cli(&session, &d, &["set", "webhook/github"], &format!("{FIRST}\n"));
+    let (ok, _, err) = cli(
+        &session,
+        &d,
+        &["set", "webhook/github"],
+        &format!("{FIRST}\n"),
+    );
     assert!(ok, "secrets set failed: {err}");
     assert_eq!(
         lookup(&session, "webhook/github").as_deref(),
@@ -178,7 +189,10 @@ async fn secrets_live_in_the_real_keychain_and_nowhere_else() {
 
     let (ok, list, err) = cli(&session, &d, &["list"], "");
     assert!(ok, "{err}");
-    assert!(list.contains("webhook/github") && list.contains("secret-service"), "{list}");
+    assert!(
+        list.contains("webhook/github") && list.contains("secret-service"),
+        "{list}"
+    );
     assert!(!list.contains(FIRST), "list shows no value");
 
     // Rotate with a short grace window: both values verify, then only the new.
@@ -225,7 +239,11 @@ async fn secrets_live_in_the_real_keychain_and_nowhere_else() {
     for f in files(&d.data_dir).into_iter().chain([d.log.clone()]) {
         let bytes = std::fs::read(&f).unwrap();
         for v in [FIRST, SECOND] {
-            assert!(!contains(&bytes, v), "a secret value leaked into {}", f.display());
+            assert!(
+                !contains(&bytes, v),
+                "a secret value leaked into {}",
+                f.display()
+            );
         }
         checked += 1;
     }
@@ -242,7 +260,10 @@ async fn secrets_live_in_the_real_keychain_and_nowhere_else() {
         "the stored delivery id is found in the data dir"
     );
     let log = std::fs::read(&d.log).unwrap();
-    assert!(contains(&log, "secret stored in the keychain"), "the daemon logged the set");
+    assert!(
+        contains(&log, "secret stored in the keychain"),
+        "the daemon logged the set"
+    );
 
     // rm removes the value from the keychain.
     let (ok, _, err) = cli(&session, &d, &["rm", "webhook/github"], "");
@@ -250,7 +271,10 @@ async fn secrets_live_in_the_real_keychain_and_nowhere_else() {
     assert_eq!(lookup(&session, "webhook/github"), None);
     assert_eq!(lookup(&session, "webhook/github#previous"), None);
     let (status, _) = post_hook(&d, None, "sec-after-rm").await;
-    assert_eq!(status, 202, "without a secret the embedded default allows unsigned github webhooks");
+    assert_eq!(
+        status, 202,
+        "without a secret the embedded default allows unsigned github webhooks"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -279,10 +303,16 @@ async fn without_a_keychain_the_daemon_runs_and_says_what_is_missing() {
 
     let (ok, _, err) = cli(&session, &d, &["set", "webhook/github"], FIRST);
     assert!(!ok, "set must fail without a keychain");
-    assert!(err.contains("keychain_unavailable") && err.contains("no Secret Service"), "{err}");
+    assert!(
+        err.contains("keychain_unavailable") && err.contains("no Secret Service"),
+        "{err}"
+    );
 
     // The daemon keeps working.
     assert_eq!(post_hook(&d, None, "nokc-1").await.0, 202);
     let log = std::fs::read(&d.log).unwrap();
-    assert!(!contains(&log, FIRST), "a refused value is not logged either");
+    assert!(
+        !contains(&log, FIRST),
+        "a refused value is not logged either"
+    );
 }

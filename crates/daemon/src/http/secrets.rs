@@ -17,7 +17,10 @@ use crate::secrets::{NewSecret, RotateSecret};
 pub(crate) fn routes() -> Router<Api> {
     Router::new()
         .route("/secrets", get(list).post(create))
-        .route("/secrets/{*rest}", axum::routing::post(action).delete(remove))
+        .route(
+            "/secrets/{*rest}",
+            axum::routing::post(action).delete(remove),
+        )
 }
 
 /// Parse a JSON body without echoing any of it back: serde's messages can

@@ -83,7 +83,10 @@ async fn a_keychain_secret_replaces_the_environment_secret() {
         meta["fingerprint"].as_str().unwrap(),
         kitedesk_secrets::fingerprint(&kitedesk_secrets::Secret::new(NEW_SECRET))
     );
-    assert!(!meta.to_string().contains(NEW_SECRET), "no value in metadata");
+    assert!(
+        !meta.to_string().contains(NEW_SECRET),
+        "no value in metadata"
+    );
     assert_eq!(
         kc.get("webhook/github").unwrap().unwrap().expose(),
         NEW_SECRET,
@@ -102,12 +105,21 @@ async fn a_keychain_secret_replaces_the_environment_secret() {
         Some(json!({"name": "webhook/github", "kind": "webhook", "value": "other"})),
     )
     .await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::CONFLICT, Some("secret_exists")));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::CONFLICT, Some("secret_exists"))
+    );
 
     // last_used is recorded (asynchronously) after a verified webhook.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let rec = h.api.store().secret("webhook/github").await.unwrap().unwrap();
+        let rec = h
+            .api
+            .store()
+            .secret("webhook/github")
+            .await
+            .unwrap()
+            .unwrap();
         if rec.last_used.is_some() {
             break;
         }
@@ -139,7 +151,10 @@ async fn rotation_keeps_the_previous_value_for_the_grace_window_only() {
     assert_eq!(status, StatusCode::OK, "{meta}");
     assert!(meta["previous_valid_until"].is_string(), "{meta}");
     assert!(meta["rotated_at"].is_string(), "{meta}");
-    assert_eq!(kc.get("webhook/github#previous").unwrap().unwrap().expose(), NEW_SECRET);
+    assert_eq!(
+        kc.get("webhook/github#previous").unwrap().unwrap().expose(),
+        NEW_SECRET
+    );
     assert_eq!(hook(&h, ROTATED, "r-new").await, StatusCode::ACCEPTED);
     assert_eq!(
         hook(&h, NEW_SECRET, "r-old").await,
@@ -155,7 +170,10 @@ async fn rotation_keeps_the_previous_value_for_the_grace_window_only() {
         if hook(&h, NEW_SECRET, &format!("r-old-{n}")).await == StatusCode::UNAUTHORIZED {
             break;
         }
-        assert!(Instant::now() < deadline, "the previous value never expired");
+        assert!(
+            Instant::now() < deadline,
+            "the previous value never expired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(hook(&h, ROTATED, "r-new-2").await, StatusCode::ACCEPTED);
@@ -163,7 +181,10 @@ async fn rotation_keeps_the_previous_value_for_the_grace_window_only() {
     h.api.sweep_secrets(chrono::Utc::now()).await.unwrap();
     assert_eq!(kc.get("webhook/github#previous").unwrap(), None);
     let (_, list) = call(&h, "GET", "/api/secrets", None).await;
-    assert!(list["secrets"][0].get("previous_valid_until").is_none(), "{list}");
+    assert!(
+        list["secrets"][0].get("previous_valid_until").is_none(),
+        "{list}"
+    );
 
     // grace 0: the old value stops at once; the same value is refused.
     let (status, _) = call(
@@ -182,7 +203,10 @@ async fn rotation_keeps_the_previous_value_for_the_grace_window_only() {
         Some(json!({"value": NEW_SECRET})),
     )
     .await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some("secret_unchanged")));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("secret_unchanged"))
+    );
 }
 
 #[tokio::test]
@@ -198,28 +222,53 @@ async fn reveal_delete_and_names() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, v) = call(&h, "POST", "/api/secrets/relay/acme/reveal", None).await;
-    assert_eq!((status, v["value"].as_str()), (StatusCode::OK, Some("relay-token-xyz")));
+    assert_eq!(
+        (status, v["value"].as_str()),
+        (StatusCode::OK, Some("relay-token-xyz"))
+    );
     let (_, list) = call(&h, "GET", "/api/secrets", None).await;
-    assert_eq!(list["secrets"][0]["kind"], "relay_token", "kind inferred from relay/");
-    assert!(!list.to_string().contains("relay-token-xyz"), "list never holds values");
+    assert_eq!(
+        list["secrets"][0]["kind"], "relay_token",
+        "kind inferred from relay/"
+    );
+    assert!(
+        !list.to_string().contains("relay-token-xyz"),
+        "list never holds values"
+    );
 
     let (status, _) = call(&h, "DELETE", "/api/secrets/relay%2Facme", None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(kc.names().is_empty(), "delete removes the keychain entry");
     let (status, err) = call(&h, "POST", "/api/secrets/relay/acme/reveal", None).await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::NOT_FOUND, Some("secret_not_found")));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("secret_not_found"))
+    );
     let (status, _) = call(&h, "DELETE", "/api/secrets/relay/acme", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     for (body, code) in [
         (json!({"name": "Bad Name", "value": "x"}), "invalid_name"),
-        (json!({"name": "webhook/github", "kind": "api_token", "value": "x"}), "invalid_name"),
-        (json!({"name": "webhook/x", "source": "y", "value": "x"}), "invalid_name"),
+        (
+            json!({"name": "webhook/github", "kind": "api_token", "value": "x"}),
+            "invalid_name",
+        ),
+        (
+            json!({"name": "webhook/x", "source": "y", "value": "x"}),
+            "invalid_name",
+        ),
         (json!({"name": "ok", "value": ""}), "invalid_value"),
-        (json!({"name": "ok", "value": "two\nlines"}), "invalid_value"),
+        (
+            json!({"name": "ok", "value": "two\nlines"}),
+            "invalid_value",
+        ),
     ] {
         let (status, err) = call(&h, "POST", "/api/secrets", Some(body.clone())).await;
-        assert_eq!((status, err["code"].as_str()), (StatusCode::BAD_REQUEST, Some(code)), "{body}");
+        assert_eq!(
+            (status, err["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
     }
     // A malformed body is refused without quoting it (it may hold a secret).
     let (status, err) = call(
@@ -257,10 +306,17 @@ async fn health_lists_missing_and_old_secrets() {
         dir.path(),
         Arc::new(MemoryKeychain::new()),
         manifest,
-        &[("KIKET", "kiket-env"), ("KITEDESK_SECRET_MAX_AGE_DAYS", "0")],
+        &[
+            ("KIKET", "kiket-env"),
+            ("KITEDESK_SECRET_MAX_AGE_DAYS", "0"),
+        ],
     )
     .await;
-    let h = Harness { _dir: dir, api, app };
+    let h = Harness {
+        _dir: dir,
+        api,
+        app,
+    };
     let (_, list) = call(&h, "GET", "/api/secrets", None).await;
     assert_eq!(list["health"]["missing"], json!(["github"]), "{list}");
     assert_eq!(list["health"]["backend"], "memory");
@@ -290,7 +346,10 @@ async fn no_keychain_is_a_clear_503_and_never_a_fallback() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(err["code"], "keychain_unavailable");
     assert!(
-        err["message"].as_str().unwrap().starts_with("no Secret Service on the session bus"),
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no Secret Service on the session bus"),
         "{err}"
     );
     let (status, err) = call(
@@ -300,11 +359,22 @@ async fn no_keychain_is_a_clear_503_and_never_a_fallback() {
         Some(json!({"name": "webhook/github", "value": NEW_SECRET})),
     )
     .await;
-    assert_eq!((status, err["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("keychain_unavailable")));
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("keychain_unavailable")
+        )
+    );
     let (status, health) = h.get("/api/health").await;
     assert_eq!(status, StatusCode::OK, "the daemon keeps serving");
     assert_eq!(health["secrets"]["backend"], "unavailable");
-    assert!(health["secrets"]["error"].as_str().unwrap().contains("no Secret Service"));
+    assert!(
+        health["secrets"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no Secret Service")
+    );
     assert!(
         h.api.store().secrets().await.unwrap().is_empty(),
         "nothing recorded when the value could not be stored"
@@ -318,7 +388,11 @@ async fn no_keychain_is_a_clear_503_and_never_a_fallback() {
     {
         let (api, app) =
             harness_with(dir.path(), kc.clone(), MANIFEST, &harness::default_env()).await;
-        let h = Harness { _dir: tempfile::tempdir().unwrap(), api, app };
+        let h = Harness {
+            _dir: tempfile::tempdir().unwrap(),
+            api,
+            app,
+        };
         let (status, _) = call(
             &h,
             "POST",
@@ -329,16 +403,28 @@ async fn no_keychain_is_a_clear_503_and_never_a_fallback() {
         assert_eq!(status, StatusCode::CREATED);
         h.api.store().close().await;
     }
-    kc.set_unavailable(Some(KeychainError::Locked { detail: "test".into() }));
+    kc.set_unavailable(Some(KeychainError::Locked {
+        detail: "test".into(),
+    }));
     let (api, app) = harness_with(dir.path(), kc.clone(), MANIFEST, &harness::default_env()).await;
-    let h = Harness { _dir: dir, api, app };
+    let h = Harness {
+        _dir: dir,
+        api,
+        app,
+    };
     let body = github_push();
     let (status, err) = h
         .post_hook("github", &github_headers(&body, "l-1", GH_SECRET), &body)
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{err}");
     assert_eq!(err["code"], "keychain_unavailable");
-    assert!(err["message"].as_str().unwrap().contains("keychain is locked"), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("keychain is locked"),
+        "{err}"
+    );
     // Once the keychain answers again, the sweep picks the secret up.
     kc.set_unavailable(None);
     h.api.sweep_secrets(chrono::Utc::now()).await.unwrap();

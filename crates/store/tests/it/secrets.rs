@@ -93,8 +93,14 @@ async fn rotation_keeps_the_previous_fingerprint_for_the_grace_window() {
 async fn last_used_only_moves_forward_and_delete_removes() {
     let (_dir, store) = open().await;
     store.insert_secret(&rec("a")).await.unwrap();
-    store.secret_used("a", t0() + Duration::hours(2)).await.unwrap();
-    store.secret_used("a", t0() + Duration::hours(1)).await.unwrap();
+    store
+        .secret_used("a", t0() + Duration::hours(2))
+        .await
+        .unwrap();
+    store
+        .secret_used("a", t0() + Duration::hours(1))
+        .await
+        .unwrap();
     let got = store.secret("a").await.unwrap().unwrap();
     assert_eq!(got.last_used, Some(t0() + Duration::hours(2)));
     store.insert_secret(&rec("b")).await.unwrap();
