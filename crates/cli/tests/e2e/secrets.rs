@@ -316,3 +316,30 @@ async fn without_a_keychain_the_daemon_runs_and_says_what_is_missing() {
         "a refused value is not logged either"
     );
 }
+
+#[test]
+fn values_never_come_from_argv_and_a_daemon_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+            .env("KITEDESK_DATA_DIR", dir.path())
+            .env_remove("KITEDESK_URL")
+            .env_remove("KITEDESK_API_TOKEN")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["secrets", "set", "webhook/github", FIRST]);
+    assert!(
+        !out.status.success(),
+        "a value on the command line is refused, not stored"
+    );
+    let out = run(&["secrets", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no Kite Desk daemon is running") && err.contains("kitedesk serve"),
+        "{err}"
+    );
+}
