@@ -343,3 +343,45 @@ fn values_never_come_from_argv_and_a_daemon_is_required() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_keychain_is_named_as_such() {
+    // A Secret Service whose keyring was never unlocked (and no prompter
+    // can be started): every read or write needs an unlock that cannot
+    // happen.
+    let session = DesktopSession::builder()
+        .activation(false)
+        .keyring(false)
+        .start()
+        .unwrap();
+    let mut keyring = session
+        .command("gnome-keyring-daemon")
+        .args(["--foreground", "--components=secrets"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !session.name_has_owner("org.freedesktop.secrets").unwrap() {
+        assert!(
+            Instant::now() < deadline,
+            "gnome-keyring never appeared on the bus"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = serve(&session, dir.path());
+    let (status, err) = api(&d, reqwest::Method::GET, "/api/secrets", None).await;
+    let _ = keyring.kill();
+    let _ = keyring.wait();
+    assert_eq!(status, 503, "{err}");
+    assert_eq!(err["code"], "keychain_unavailable");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the keychain is locked"),
+        "{err}"
+    );
+}
