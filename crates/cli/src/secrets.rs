@@ -249,13 +249,13 @@ fn print_list(list: &SecretsList) -> anyhow::Result<()> {
     } else {
         writeln!(
             out,
-            "{:<28} {:<12} {:<10} {:<9} {:>5}  {:<20}  PREVIOUS VALID UNTIL",
-            "NAME", "KIND", "SOURCE", "FINGERPR", "AGE", "LAST USED"
+            "{:<28} {:<12} {:<10} {:<11} {:>5}  {:<24}  PREVIOUS VALID UNTIL",
+            "NAME", "KIND", "SOURCE", "FINGERPRINT", "AGE", "LAST USED"
         )?;
         for s in &list.secrets {
             writeln!(
                 out,
-                "{:<28} {:<12} {:<10} {:<9} {:>4}d  {:<20}  {}",
+                "{:<28} {:<12} {:<10} {:<11} {:>4}d  {:<24}  {}",
                 s.name,
                 s.kind.as_str(),
                 s.source.as_deref().unwrap_or("-"),
