@@ -6,6 +6,7 @@
 
 mod client;
 mod events;
+mod secrets;
 mod send_test;
 mod serve;
 
@@ -58,6 +59,9 @@ enum Command {
     Events(events::EventsCommand),
     /// Post a realistic sample webhook (signed when a secret is configured).
     SendTest(send_test::SendTestArgs),
+    /// Secrets in the OS keychain: list, set, rotate, reveal, rm.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Events(cmd) => events::run(cmd).await,
             Command::SendTest(args) => send_test::run(args).await,
+            Command::Secrets(cmd) => secrets::run(cmd).await,
         }
     });
     match result {

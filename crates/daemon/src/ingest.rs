@@ -63,7 +63,9 @@ pub fn prepare(
             return Err(ApiError::unavailable(
                 "secret_missing",
                 format!(
-                    "source {:?} requires a signature but no secret is set (environment variable {})",
+                    "source {:?} requires a signature but no secret is set \
+                     (kitedesk secrets set webhook/{}, or environment variable {})",
+                    source.name,
                     source.name,
                     source.verify.secret_env.join(" or ")
                 ),

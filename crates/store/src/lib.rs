@@ -11,6 +11,7 @@
 
 mod events;
 mod query;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,6 +22,7 @@ use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
+pub use secrets::SecretRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

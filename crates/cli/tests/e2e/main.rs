@@ -8,6 +8,7 @@
 )]
 
 mod faults;
+mod secrets;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
