@@ -324,3 +324,57 @@ async fn the_relay_pings_and_closes_sessions_on_shutdown() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn kite_cli_rpc_events_recent_and_unknown_methods() {
+    let env = start().await;
+    for i in 0..3 {
+        env.post_demo("demo", &json!({"message": i})).await;
+    }
+    let (mut c, _) = env.connect(&["*"], None).await;
+    c.send(&ClientMessage::Request {
+        id: "r1".into(),
+        method: "events.recent".into(),
+        params: json!({"limit": 2}),
+    })
+    .await;
+    match c.next().await {
+        ServerMessage::Response {
+            id,
+            ok: true,
+            payload,
+        } => {
+            assert_eq!(id, "r1");
+            let seqs: Vec<u64> = payload["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect();
+            assert_eq!(seqs, vec![3, 2], "newest first, limited");
+            assert!(payload["events"][0]["event"]["kitesummary"].is_string());
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
+    c.send(&ClientMessage::Request {
+        id: "r2".into(),
+        method: "keys.create".into(),
+        params: json!({}),
+    })
+    .await;
+    match c.next().await {
+        ServerMessage::Response {
+            id,
+            ok: false,
+            payload,
+        } => {
+            assert_eq!(id, "r2");
+            assert!(
+                payload["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("keys.create"))
+            );
+        }
+        other => panic!("expected a failed response, got {other:?}"),
+    }
+}
