@@ -258,10 +258,6 @@ enum End {
     With(Vec<Message>),
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the session's state, handed over once from the handshake"
-)]
 async fn run(
     app: App,
     c: Connected,

@@ -75,7 +75,8 @@ async fn wrong_or_missing_hook_tokens_are_401_with_nothing_appended() {
         .await
         .unwrap();
     let bearer_api = format!("Bearer {}", env.api);
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (base.clone(), vec![ct], "missing_token"),
         (format!("{base}/khk_wrong"), vec![ct], "invalid_token"),
         (format!("{base}/{}", env.api), vec![ct], "invalid_token"),
