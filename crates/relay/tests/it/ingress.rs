@@ -204,3 +204,32 @@ async fn structured_cloudevents_keep_their_type_id_and_summary() {
         "plain JSON to a custom source"
     );
 }
+
+#[tokio::test]
+async fn concurrent_retries_of_one_delivery_share_one_seq() {
+    let env = std::sync::Arc::new(start().await);
+    // Sent at once, so they can land in the same write batch.
+    let posts: Vec<_> = (0..20)
+        .map(|_| {
+            let env = env.clone();
+            tokio::spawn(async move {
+                env.post_github("same-delivery", GH_SECRET, Some(&env.hook))
+                    .await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    let mut accepted = 0;
+    for p in posts {
+        let (s, r) = p.await.unwrap();
+        assert!(s.is_success(), "{r}");
+        accepted += usize::from(r["status"] == "accepted");
+        seqs.push(r["seq"].as_u64().unwrap());
+    }
+    assert_eq!(accepted, 1, "exactly one copy is accepted");
+    assert!(
+        seqs.iter().all(|&s| s == 1),
+        "every answer names the one seq: {seqs:?}"
+    );
+    assert_eq!(env.relay.last_seq(&env.team).await.unwrap(), 1);
+}
