@@ -6,6 +6,7 @@
 
 mod client;
 mod events;
+mod relay;
 mod secrets;
 mod send_test;
 mod serve;
@@ -62,6 +63,8 @@ enum Command {
     /// Secrets in the OS keychain: list, set, rotate, reveal, rm.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Run a self-hosted Kite-protocol relay; manage its teams and tokens.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Command::Events(cmd) => events::run(cmd).await,
             Command::SendTest(args) => send_test::run(args).await,
             Command::Secrets(cmd) => secrets::run(cmd).await,
+            Command::Relay(args) => relay::run(args).await,
         }
     });
     match result {
