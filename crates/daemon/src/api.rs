@@ -161,6 +161,9 @@ pub struct Health {
     pub data_dir: String,
     pub hook_base: String,
     pub sources: Vec<SourceHealth>,
+    /// The local ingress and every relay link, with their state.
+    #[serde(default)]
+    pub connections: Vec<crate::links::Connection>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -179,10 +182,11 @@ pub struct Inner {
     pub(crate) config: DaemonConfig,
     pub(crate) store: Store,
     pub(crate) bus: Bus,
-    writer: Writer,
+    pub(crate) writer: Writer,
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
     secrets: SourceSecrets,
+    pub(crate) links: crate::links::Links,
 }
 
 impl Inner {
@@ -212,6 +216,7 @@ impl Inner {
             token,
             addr,
             secrets,
+            links: Default::default(),
         }
     }
 }
@@ -388,6 +393,7 @@ impl Api {
                     .into(),
                 })
                 .collect(),
+            connections: self.connections(),
         })
     }
 

@@ -13,6 +13,7 @@ pub mod bus;
 pub mod config;
 mod http;
 mod ingest;
+pub mod links;
 mod writer;
 
 use std::net::SocketAddr;
@@ -90,6 +91,7 @@ impl Daemon {
             config, store, bus, writer, token, addr,
         )));
         api.spawn_retention();
+        api.start_links().await?;
         let app = http::router(api.clone());
         Ok((api, app))
     }
@@ -103,6 +105,7 @@ impl RunningDaemon {
     /// Stop accepting requests, finish in-flight ones, flush the writer.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        self.api.stop_links().await;
         self.api.bus().publish(bus::DaemonEvent::ShuttingDown);
         let res = self.server.await.context("server task panicked")?;
         let _ = std::fs::remove_file(&self.info_path);

@@ -10,6 +10,7 @@
 //! [`Page`].
 
 mod events;
+mod links;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
+pub use links::LinkCursor;
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 
 #[derive(Debug, thiserror::Error)]
