@@ -6,6 +6,7 @@
 
 mod client;
 mod events;
+mod relay_links;
 mod send_test;
 mod serve;
 

@@ -186,6 +186,7 @@ impl Link {
                 committed: commit_rx,
                 stop: stop_rx,
                 gap: None,
+                gap_note: None,
             }
             .run(),
         );
@@ -242,19 +243,24 @@ struct Runner {
     status: watch::Sender<Status>,
     committed: watch::Receiver<Option<u64>>,
     stop: watch::Receiver<bool>,
-    /// A gap seen in this run stays reported.
+    /// A gap seen in this run stays reported, with the relay's words.
     gap: Option<Gap>,
+    gap_note: Option<String>,
 }
 
 impl Runner {
     fn set(&self, state: State, error: Option<String>) {
         let gap = self.gap;
+        let state = if state == State::Connected && gap.is_some() {
+            State::CursorExpired
+        } else {
+            state
+        };
+        let error = match (error, state) {
+            (None, State::CursorExpired) => self.gap_note.clone(),
+            (e, _) => e,
+        };
         self.status.send_if_modified(|s| {
-            let state = if state == State::Connected && gap.is_some() {
-                State::CursorExpired
-            } else {
-                state
-            };
             if s.state == state && s.error == error && s.gap == gap {
                 return false;
             }
@@ -401,13 +407,14 @@ impl Runner {
                 },
                 None => Gap { from, to },
             });
+            self.gap_note = Some(format!("cursor expired: {message}"));
             let state = self.status.borrow().state;
             let state = if state == State::CursorExpired {
                 State::Connected
             } else {
                 state
             };
-            self.set(state, Some(format!("cursor expired: {message}")));
+            self.set(state, self.gap_note.clone());
         }
     }
 
