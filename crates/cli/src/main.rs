@@ -7,6 +7,7 @@
 mod client;
 mod events;
 mod relay_links;
+mod relay;
 mod send_test;
 mod serve;
 
@@ -59,6 +60,8 @@ enum Command {
     Events(events::EventsCommand),
     /// Post a realistic sample webhook (signed when a secret is configured).
     SendTest(send_test::SendTestArgs),
+    /// Run a self-hosted Kite-protocol relay; manage its teams and tokens.
+    Relay(relay::RelayArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Events(cmd) => events::run(cmd).await,
             Command::SendTest(args) => send_test::run(args).await,
+            Command::Relay(args) => relay::run(args).await,
         }
     });
     match result {
