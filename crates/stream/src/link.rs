@@ -187,6 +187,7 @@ impl Link {
                 stop: stop_rx,
                 gap: None,
                 gap_note: None,
+                relay_cursor: None,
             }
             .run(),
         );
@@ -246,6 +247,8 @@ struct Runner {
     /// A gap seen in this run stays reported, with the relay's words.
     gap: Option<Gap>,
     gap_note: Option<String>,
+    /// `connected.last_seq` of the current connection.
+    relay_cursor: Option<u64>,
 }
 
 impl Runner {
@@ -340,6 +343,7 @@ impl Runner {
     }
 
     async fn handshake(&mut self) -> Result<(WsSink, WsStream, u64), SessionEnd> {
+        self.relay_cursor = None;
         let (ws, _) = tokio_tungstenite::connect_async(self.config.url.as_str())
             .await
             .map_err(|e| SessionEnd::Connect(e.to_string()))?;
@@ -374,6 +378,7 @@ impl Runner {
             match serde_json::from_str::<ServerMessage>(text.as_str()) {
                 Ok(ServerMessage::Connected { last_seq, client_id }) => {
                     tracing::debug!(client_id, last_seq, "handshake complete");
+                    self.relay_cursor = Some(last_seq);
                     return Ok((sink, stream, last_seq));
                 }
                 Ok(ServerMessage::Error { code, message }) => {
@@ -390,7 +395,15 @@ impl Runner {
     }
 
     fn cursor_expired(&mut self, oldest_available_seq: u64, message: &str) {
-        let from = self.committed.borrow().map_or(1, |c| c.saturating_add(1));
+        // The last seq this client has: what it committed, or the relay's
+        // cursor for it (`connected.last_seq`, when that is below the oldest
+        // available seq, so it cannot be the team's head instead).
+        let relay_cursor = self
+            .relay_cursor
+            .filter(|c| *c < oldest_available_seq)
+            .unwrap_or(0);
+        let have = self.committed.borrow().unwrap_or(0).max(relay_cursor);
+        let from = have.saturating_add(1);
         let to = oldest_available_seq.saturating_sub(1);
         tracing::warn!(
             from,
