@@ -10,6 +10,7 @@ mod relay_links;
 mod relay;
 mod send_test;
 mod serve;
+mod stream_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ enum Command {
     SendTest(send_test::SendTestArgs),
     /// Run a self-hosted Kite-protocol relay; manage its teams and tokens.
     Relay(relay::RelayArgs),
+    /// Stream events from a relay, one line each (the Kite CLI's `kite stream`).
+    Stream(stream_cmd::StreamArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Command::Events(cmd) => events::run(cmd).await,
             Command::SendTest(args) => send_test::run(args).await,
             Command::Relay(args) => relay::run(args).await,
+            Command::Stream(args) => stream_cmd::run(args).await,
         }
     });
     match result {

@@ -437,3 +437,120 @@ async fn cursor_expired_shows_the_gap_in_health_and_the_live_feed() {
     drop(daemon);
     relay.shutdown().await;
 }
+
+/// A running `kitedesk stream`, its stdout lines on a channel.
+struct Streamer {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Streamer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Streamer {
+    fn start(ws: &str, team: &str, token: &str, args: &[&str]) -> Streamer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+            .env("KITEDESK_RELAY_TOKEN", token)
+            .env("KITEDESK_LOG", "warn")
+            .args(["stream", "--relay", ws, "--team", team])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the handshake (stderr `Connected (last_seq: …)`).
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        for line in err.by_ref() {
+            if line.unwrap().starts_with("Connected") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in err {});
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for l in out.lines() {
+                let Ok(l) = l else { return };
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Streamer { child, lines: rx }
+    }
+
+    fn line(&self) -> String {
+        self.lines.recv_timeout(DEADLINE).expect("a line from kitedesk stream")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kitedesk_stream_prints_the_kite_cli_formats() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let relay = Relay::start(relay_config(s.relay_dir.path())).await.unwrap();
+    let ws = relay.ws_url();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_file = out_dir.path().join("exec.ndjson");
+    let pretty = Streamer::start(&ws, &s.team, &s.api_token, &[]);
+    let compact = Streamer::start(&ws, &s.team, &s.api_token, &["--compact"]);
+    let json_high =
+        Streamer::start(&ws, &s.team, &s.api_token, &["--json", "--importance", "high"]);
+    let typed = Streamer::start(&ws, &s.team, &s.api_token, &["--event-type", "com.stripe.*"]);
+    let exec_cmd = format!("cat >> '{}'; echo >> '{}'", out_file.display(), out_file.display());
+    let exec = Streamer::start(&ws, &s.team, &s.api_token, &["--exec", &exec_cmd, "--source", "app"]);
+
+    post(&http, &relay, &s, 0..1).await;
+    let stripe = serde_json::json!({
+        "specversion": "1.0", "id": "evt_fail_1", "source": "https://api.stripe.com",
+        "type": "com.stripe.payment_intent.payment_failed", "data": {"id": "evt_fail_1"}
+    });
+    let r = http
+        .post(relay.hook_url(&s.team, "stripe"))
+        .bearer_auth(&s.hook_token)
+        .header("content-type", "application/cloudevents+json")
+        .body(stripe.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
+    let line = pretty.line();
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(
+        time.len() == 10 && time.starts_with('[') && time.ends_with(']') && time.as_bytes()[3] == b':',
+        "{line}"
+    );
+    assert_eq!(rest, "#1 com.app.tick  tick 0");
+    let second = pretty.line();
+    assert!(
+        second[11..].starts_with("#2 com.stripe.payment_intent.payment_failed  "),
+        "{second:?}"
+    );
+
+    assert_eq!(compact.line(), "tick 0");
+    // The relay's summary for it, or the type when it has none.
+    assert!(compact.line().contains("payment"));
+
+    // Only the critical one (built-in: payment failure) passes --importance high.
+    let j: serde_json::Value = serde_json::from_str(&json_high.line()).unwrap();
+    assert_eq!((j["id"].as_str(), j["specversion"].as_str()), (Some("evt_fail_1"), Some("1.0")));
+
+    assert!(typed.line().contains("com.stripe.payment_intent.payment_failed"));
+
+    // --exec got the app event's CloudEvent on stdin (and not the stripe one).
+    let written = eventually("the exec output", || async {
+        let text = std::fs::read_to_string(&out_file).ok()?;
+        (!text.trim().is_empty()).then_some(text)
+    })
+    .await;
+    let ce: serde_json::Value = serde_json::from_str(written.lines().next().unwrap()).unwrap();
+    assert_eq!(ce["id"], "e2e-00000");
+    assert_eq!(ce["data"], serde_json::json!({"i": 0}));
+    drop((pretty, compact, json_high, typed, exec));
+    relay.shutdown().await;
+}
