@@ -6,10 +6,12 @@
 
 mod client;
 mod events;
+mod relay_links;
 mod relay;
 mod secrets;
 mod send_test;
 mod serve;
+mod stream_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +67,8 @@ enum Command {
     Secrets(secrets::SecretsCommand),
     /// Run a self-hosted Kite-protocol relay; manage its teams and tokens.
     Relay(relay::RelayArgs),
+    /// Stream events from a relay, one line each (the Kite CLI's `kite stream`).
+    Stream(stream_cmd::StreamArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             Command::SendTest(args) => send_test::run(args).await,
             Command::Secrets(cmd) => secrets::run(cmd).await,
             Command::Relay(args) => relay::run(args).await,
+            Command::Stream(args) => stream_cmd::run(args).await,
         }
     });
     match result {
