@@ -5,7 +5,9 @@
 //! posts a realistic, signed sample webhook to a running daemon.
 
 mod client;
+mod deliveries;
 mod events;
+mod forward;
 mod send_test;
 mod serve;
 
@@ -58,6 +60,13 @@ enum Command {
     Events(events::EventsCommand),
     /// Post a realistic sample webhook (signed when a secret is configured).
     SendTest(send_test::SendTestArgs),
+    /// The outbox: deliveries to sinks and forwards, with every attempt.
+    #[command(subcommand)]
+    Deliveries(deliveries::DeliveriesCommand),
+    /// Send a dead delivery (or all of them) again.
+    Retry(deliveries::RetryArgs),
+    /// Forward stored events to a URL or a configured sink.
+    Forward(forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +94,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Events(cmd) => events::run(cmd).await,
             Command::SendTest(args) => send_test::run(args).await,
+            Command::Deliveries(cmd) => deliveries::run(cmd).await,
+            Command::Retry(args) => deliveries::retry(args).await,
+            Command::Forward(args) => forward::run(args).await,
         }
     });
     match result {
