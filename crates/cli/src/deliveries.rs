@@ -122,12 +122,19 @@ pub async fn retry(a: RetryArgs) -> anyhow::Result<()> {
                 )
                 .await?,
             )?;
-            writeln!(out, "delivery #{} to {} is {} again", d.id, d.sink, d.status)?;
+            writeln!(
+                out,
+                "delivery #{} to {} is {} again",
+                d.id, d.sink, d.status
+            )?;
         }
         (None, true) => {
             let r: RetryAllResponse = serde_json::from_value(
-                c.post_json("/api/deliveries/retry", &serde_json::json!({"status": "dead"}))
-                    .await?,
+                c.post_json(
+                    "/api/deliveries/retry",
+                    &serde_json::json!({"status": "dead"}),
+                )
+                .await?,
             )?;
             writeln!(out, "retrying {} dead deliveries", r.retried)?;
         }
@@ -146,7 +153,10 @@ pub fn line(d: &Delivery) -> String {
         d.sink,
         d.event_id,
         d.ce_id,
-        d.last.as_ref().map(outcome).unwrap_or_else(|| "not tried yet".into()),
+        d.last
+            .as_ref()
+            .map(outcome)
+            .unwrap_or_else(|| "not tried yet".into()),
         d.updated_at
     )
 }

@@ -187,8 +187,11 @@ pub async fn run(a: ForwardArgs) -> anyhow::Result<()> {
     let mut all: Vec<Delivery> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(CHUNK) {
         let r: ForwardResponse = serde_json::from_value(
-            c.post_json("/api/forward", &json!({"event_ids": chunk, "target": target}))
-                .await?,
+            c.post_json(
+                "/api/forward",
+                &json!({"event_ids": chunk, "target": target}),
+            )
+            .await?,
         )?;
         all.extend(r.deliveries.unwrap_or_default());
         bar.inc(chunk.len() as u64);
@@ -202,10 +205,18 @@ pub async fn run(a: ForwardArgs) -> anyhow::Result<()> {
         if let Some(a) = &d.last
             && !a.response_body.is_empty()
         {
-            writeln!(out, "{}", crate::deliveries::printable(a.response_body.trim_end()))?;
+            writeln!(
+                out,
+                "{}",
+                crate::deliveries::printable(a.response_body.trim_end())
+            )?;
         }
         if d.status == "pending" {
-            writeln!(out, "retrying in the outbox: kitedesk deliveries show {}", d.id)?;
+            writeln!(
+                out,
+                "retrying in the outbox: kitedesk deliveries show {}",
+                d.id
+            )?;
         }
     } else {
         let count = |s: &str| all.iter().filter(|d| d.status == s).count();

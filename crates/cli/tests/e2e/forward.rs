@@ -21,13 +21,20 @@ async fn target() -> Target {
         axum::routing::post(move |body: String| async move {
             b.lock().unwrap().push(body);
             let code = s.load(Ordering::SeqCst);
-            (axum::http::StatusCode::from_u16(code).unwrap(), format!("local app says {code}"))
+            (
+                axum::http::StatusCode::from_u16(code).unwrap(),
+                format!("local app says {code}"),
+            )
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Target { url, status, bodies }
+    Target {
+        url,
+        status,
+        bodies,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -63,12 +70,21 @@ async fn forward_list_show_and_retry_from_the_command_line() {
     // Many events without --yes and no terminal to ask on: refused.
     let (ok, _, err) = cli(args(&["forward", "--to", &t.url, "--source", "demo"])).await;
     assert!(!ok, "a bulk forward needs confirmation");
-    assert!(err.contains("3 events would be forwarded") && err.contains("--yes"), "{err}");
+    assert!(
+        err.contains("3 events would be forwarded") && err.contains("--yes"),
+        "{err}"
+    );
     assert!(t.bodies.lock().unwrap().is_empty(), "nothing was sent");
 
-    let (ok, out, err) = cli(args(&["forward", "--to", &t.url, "--source", "demo", "--yes"])).await;
+    let (ok, out, err) = cli(args(&[
+        "forward", "--to", &t.url, "--source", "demo", "--yes",
+    ]))
+    .await;
     assert!(ok, "{out}{err}");
-    assert!(out.contains("forwarded 3 events") && out.contains("3 delivered"), "{out}");
+    assert!(
+        out.contains("forwarded 3 events") && out.contains("3 delivered"),
+        "{out}"
+    );
     let bodies = t.bodies.lock().unwrap().clone();
     assert_eq!(
         bodies,
@@ -80,18 +96,27 @@ async fn forward_list_show_and_retry_from_the_command_line() {
     t.status.store(400, Ordering::SeqCst);
     let (ok, out, err) = cli(args(&["forward", "--to", &t.url, "1"])).await;
     assert!(!ok, "a dead delivery fails the command: {out}");
-    assert!(out.contains("dead (HTTP 400") && out.contains("local app says 400"), "{out}");
+    assert!(
+        out.contains("dead (HTTP 400") && out.contains("local app says 400"),
+        "{out}"
+    );
     assert!(err.contains("deliveries list --status dead"), "{err}");
 
     let (ok, out, _) = cli(args(&["deliveries", "list", "--status", "dead", "--json"])).await;
     assert!(ok);
-    let dead: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let dead: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(dead.len(), 1, "{out}");
     let id = dead[0]["id"].as_i64().unwrap().to_string();
 
     let (ok, out, _) = cli(args(&["deliveries", "show", &id])).await;
     assert!(ok);
-    assert!(out.contains("attempt 1") && out.contains("HTTP 400"), "{out}");
+    assert!(
+        out.contains("attempt 1") && out.contains("HTTP 400"),
+        "{out}"
+    );
 
     t.status.store(200, Ordering::SeqCst);
     let (ok, out, err) = cli(args(&["retry", "--all"])).await;
@@ -105,12 +130,19 @@ async fn forward_list_show_and_retry_from_the_command_line() {
             assert_eq!(v["attempt_log"].as_array().unwrap().len(), 2);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "retry never delivered: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retry never delivered: {v}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (ok, out, _) = cli(args(&["deliveries", "list"])).await;
     assert!(ok);
-    assert_eq!(out.lines().count(), 4, "three forwards and the retried one: {out}");
+    assert_eq!(
+        out.lines().count(),
+        4,
+        "three forwards and the retried one: {out}"
+    );
     let (ok, _, err) = cli(args(&["retry", &id])).await;
     assert!(!ok && err.contains("already_delivered"), "{err}");
 }

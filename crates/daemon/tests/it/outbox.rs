@@ -50,7 +50,11 @@ struct Target {
     _server: tokio::task::JoinHandle<()>,
 }
 
-async fn receive(State(s): State<Arc<TargetState>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn receive(
+    State(s): State<Arc<TargetState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     if s.hang.load(Ordering::SeqCst) {
         std::future::pending::<()>().await;
     }
@@ -60,7 +64,11 @@ async fn receive(State(s): State<Arc<TargetState>>, headers: HeaderMap, body: By
         let status = match scripted {
             Some(code) => code,
             None if s.flaky.load(Ordering::SeqCst) => {
-                if hits.len() % 2 == 0 { 503 } else { 200 }
+                if hits.len() % 2 == 0 {
+                    503
+                } else {
+                    200
+                }
             }
             None => s.default.load(Ordering::SeqCst),
         };
@@ -75,7 +83,10 @@ async fn receive(State(s): State<Arc<TargetState>>, headers: HeaderMap, body: By
         });
         status
     };
-    (StatusCode::from_u16(status).unwrap(), format!("target says {status}"))
+    (
+        StatusCode::from_u16(status).unwrap(),
+        format!("target says {status}"),
+    )
 }
 
 impl Target {
@@ -153,10 +164,17 @@ async fn post_json(h: &Harness, path: &str, body: Value) -> (StatusCode, Value) 
 /// Post a generic webhook; returns (local id, CloudEvent id).
 async fn hook(h: &Harness, n: usize) -> (i64, String) {
     let (s, r) = h
-        .post_hook("myapp", &[("content-type", "application/json".into())], format!(r#"{{"n":{n}}}"#).as_bytes())
+        .post_hook(
+            "myapp",
+            &[("content-type", "application/json".into())],
+            format!(r#"{{"n":{n}}}"#).as_bytes(),
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
-    (r["id"].as_i64().unwrap(), r["event_id"].as_str().unwrap().to_string())
+    (
+        r["id"].as_i64().unwrap(),
+        r["event_id"].as_str().unwrap().to_string(),
+    )
 }
 
 /// Poll `check` until it gives a value, or fail after `secs`.
@@ -170,7 +188,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -202,7 +223,10 @@ async fn detail(h: &Harness, id: i64) -> Value {
 async fn a_routed_event_is_delivered_with_kite_headers_and_original_bytes() {
     let target = Target::start().await;
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "proxy", "target": target.url()}}), json!({})),
+        &manifest(
+            json!({"app": {"type": "proxy", "target": target.url()}}),
+            json!({}),
+        ),
         &default_env(),
     )
     .await;
@@ -215,7 +239,11 @@ async fn a_routed_event_is_delivered_with_kite_headers_and_original_bytes() {
 
     let body = github_push();
     let (s, r) = h
-        .post_hook("github", &github_headers(&body, "gh-route-1", GH_SECRET), &body)
+        .post_hook(
+            "github",
+            &github_headers(&body, "gh-route-1", GH_SECRET),
+            &body,
+        )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{r}");
     let id = r["id"].as_i64().unwrap();
@@ -223,27 +251,47 @@ async fn a_routed_event_is_delivered_with_kite_headers_and_original_bytes() {
     assert_eq!(ds.len(), 1, "one sink, one delivery: {ds:?}");
     let d = &ds[0];
     assert_eq!(d["status"], "delivered");
-    assert_eq!((d["sink"].as_str(), d["attempts"].as_u64()), (Some("app"), Some(1)));
+    assert_eq!(
+        (d["sink"].as_str(), d["attempts"].as_u64()),
+        (Some("app"), Some(1))
+    );
     assert_eq!(d["ce_id"], "gh-route-1");
     assert_eq!(d["last"]["status_code"], 200);
     assert_eq!(d["last"]["response_body"], "target says 200");
-    assert!(d.get("next_attempt_at").is_none(), "nothing more is scheduled");
+    assert!(
+        d.get("next_attempt_at").is_none(),
+        "nothing more is scheduled"
+    );
 
     let hits = target.hits();
     assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].body.as_ref(), body.as_slice(), "the payload bytes as received");
+    assert_eq!(
+        hits[0].body.as_ref(),
+        body.as_slice(),
+        "the payload bytes as received"
+    );
     assert_eq!(hits[0].event_id, "gh-route-1");
     assert_eq!(hits[0].headers["x-kite-source"], "github");
     assert_eq!(hits[0].headers["x-kite-event-type"], "com.github.push");
-    assert_eq!(hits[0].headers["x-github-event"], "push", "provider headers ride along");
+    assert_eq!(
+        hits[0].headers["x-github-event"], "push",
+        "provider headers ride along"
+    );
     // The provider's own signature still verifies: the bytes are unchanged.
     let got: Headers = hits[0]
         .headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
         .collect();
-    verify::verify(Scheme::Github, &got, &hits[0].body, &[Secret::new(GH_SECRET)], chrono::Utc::now(), 300)
-        .expect("the forwarded request carries a valid provider signature");
+    verify::verify(
+        Scheme::Github,
+        &got,
+        &hits[0].body,
+        &[Secret::new(GH_SECRET)],
+        chrono::Utc::now(),
+        300,
+    )
+    .expect("the forwarded request carries a valid provider signature");
 
     let full = detail(&h, d["id"].as_i64().unwrap()).await;
     assert_eq!(full["attempt_log"].as_array().unwrap().len(), 1);
@@ -256,7 +304,10 @@ async fn server_errors_are_retried_then_delivered_and_never_sent_again() {
     let target = Target::start().await;
     target.script(&[503, 500]);
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "proxy", "target": target.url()}}), json!({})),
+        &manifest(
+            json!({"app": {"type": "proxy", "target": target.url()}}),
+            json!({}),
+        ),
         &default_env(),
     )
     .await;
@@ -277,10 +328,17 @@ async fn server_errors_are_retried_then_delivered_and_never_sent_again() {
     // delivered, the first would have been sent again if it ever could be.
     let (id2, _) = hook(&h, 2).await;
     settled(&h, id2).await;
-    let for_first = target.hits().iter().filter(|hit| hit.event_id == ce).count();
+    let for_first = target
+        .hits()
+        .iter()
+        .filter(|hit| hit.event_id == ce)
+        .count();
     assert_eq!(for_first, 3, "nothing is sent after a 2xx");
     let (s, r) = post_json(&h, &format!("/api/deliveries/{}/retry", d["id"]), json!({})).await;
-    assert_eq!((s, r["code"].as_str()), (StatusCode::CONFLICT, Some("already_delivered")));
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (StatusCode::CONFLICT, Some("already_delivered"))
+    );
 }
 
 #[tokio::test]
@@ -288,7 +346,10 @@ async fn client_errors_are_dead_letters_and_retry_sends_them_again() {
     let target = Target::start().await;
     target.state.default.store(422, Ordering::SeqCst);
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "proxy", "target": target.url()}}), json!({})),
+        &manifest(
+            json!({"app": {"type": "proxy", "target": target.url()}}),
+            json!({}),
+        ),
         &default_env(),
     )
     .await;
@@ -307,7 +368,10 @@ async fn client_errors_are_dead_letters_and_retry_sends_them_again() {
     let (s, r) = post_json(&h, "/api/deliveries/retry", json!({"status": "dead"})).await;
     assert_eq!((s, &r), (StatusCode::OK, &json!({"retried": 1})));
     let d = settled(&h, id).await.remove(0);
-    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("delivered"), Some(2)));
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_u64()),
+        (Some("delivered"), Some(2))
+    );
     assert_eq!(target.hits().len(), 2);
 }
 
@@ -316,7 +380,10 @@ async fn rate_limits_are_retried_and_a_used_up_schedule_is_a_dead_letter() {
     let target = Target::start().await;
     target.state.default.store(429, Ordering::SeqCst);
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "proxy", "target": target.url()}}), json!({})),
+        &manifest(
+            json!({"app": {"type": "proxy", "target": target.url()}}),
+            json!({}),
+        ),
         &default_env(),
     )
     .await;
@@ -332,7 +399,10 @@ async fn rate_limits_are_retried_and_a_used_up_schedule_is_a_dead_letter() {
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["status"], "pending");
     let d = settled(&h, id).await.remove(0);
-    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("delivered"), Some(5)));
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_u64()),
+        (Some("delivered"), Some(5))
+    );
 }
 
 #[tokio::test]
@@ -366,7 +436,10 @@ async fn a_hung_target_times_out_without_blocking_other_sinks() {
         assert_eq!(slow["status"], "dead", "{slow}");
         assert_eq!(slow["attempts"], 2);
         assert_eq!(slow["last"]["error_code"], "timeout");
-        assert!(slow["last"]["latency_ms"].as_u64().unwrap() >= 150, "{slow}");
+        assert!(
+            slow["last"]["latency_ms"].as_u64().unwrap() >= 150,
+            "{slow}"
+        );
         let fast = ds.iter().find(|d| d["sink"] == "fast").unwrap();
         assert_eq!(fast["status"], "delivered");
     }
@@ -390,11 +463,18 @@ async fn routes_send_matching_events_to_their_sinks() {
     let (app_id, _) = hook(&h, 1).await;
     let body = github_push();
     let (_, r) = h
-        .post_hook("github", &github_headers(&body, "gh-routes", GH_SECRET), &body)
+        .post_hook(
+            "github",
+            &github_headers(&body, "gh-routes", GH_SECRET),
+            &body,
+        )
         .await;
     let gh_id = r["id"].as_i64().unwrap();
     let sinks_of = |ds: Vec<Value>| {
-        let mut v: Vec<String> = ds.iter().map(|d| d["sink"].as_str().unwrap().to_string()).collect();
+        let mut v: Vec<String> = ds
+            .iter()
+            .map(|d| d["sink"].as_str().unwrap().to_string())
+            .collect();
         v.sort();
         v
     };
@@ -420,7 +500,11 @@ async fn forward_re_signs_for_the_local_secret_and_reports_the_answer() {
         json!({"filter": {"source": "github"}, "target": {"url": target.url()}, "dry_run": true}),
     )
     .await;
-    assert_eq!((s, &r), (StatusCode::OK, &json!({"count": 1})), "dry run counts only");
+    assert_eq!(
+        (s, &r),
+        (StatusCode::OK, &json!({"count": 1})),
+        "dry run counts only"
+    );
     assert!(target.hits().is_empty(), "a dry run sends nothing");
 
     let (s, r) = post_json(
@@ -445,14 +529,32 @@ async fn forward_re_signs_for_the_local_secret_and_reports_the_answer() {
         .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
         .collect();
     let now = chrono::Utc::now();
-    verify::verify(Scheme::Github, &got, &hit.body, &[Secret::new("my-dev-secret")], now, 300)
-        .expect("re-signed with the local secret");
+    verify::verify(
+        Scheme::Github,
+        &got,
+        &hit.body,
+        &[Secret::new("my-dev-secret")],
+        now,
+        300,
+    )
+    .expect("re-signed with the local secret");
     assert!(
-        verify::verify(Scheme::Github, &got, &hit.body, &[Secret::new(GH_SECRET)], now, 300).is_err(),
+        verify::verify(
+            Scheme::Github,
+            &got,
+            &hit.body,
+            &[Secret::new(GH_SECRET)],
+            now,
+            300
+        )
+        .is_err(),
         "the provider's signature was replaced"
     );
     let text = serde_json::to_string(&detail(&h, d["id"].as_i64().unwrap()).await).unwrap();
-    assert!(!text.contains("my-dev-secret"), "the secret is never echoed: {text}");
+    assert!(
+        !text.contains("my-dev-secret"),
+        "the secret is never echoed: {text}"
+    );
 }
 
 #[tokio::test]
@@ -460,20 +562,35 @@ async fn forward_failures_continue_in_the_outbox() {
     let target = Target::start().await;
     target.script(&[502]);
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "proxy", "target": "http://127.0.0.1:9/never"}}), json!({"routes": [{"match": {"source": "nothing"}, "sinks": ["app"]}]})),
+        &manifest(
+            json!({"app": {"type": "proxy", "target": "http://127.0.0.1:9/never"}}),
+            json!({"routes": [{"match": {"source": "nothing"}, "sinks": ["app"]}]}),
+        ),
         &default_env(),
     )
     .await;
     let (id, _) = hook(&h, 1).await;
-    let (s, r) = post_json(&h, "/api/forward", json!({"event_ids": [id], "target": {"url": target.url()}})).await;
+    let (s, r) = post_json(
+        &h,
+        "/api/forward",
+        json!({"event_ids": [id], "target": {"url": target.url()}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let d = &r["deliveries"][0];
     assert_eq!(d["status"], "pending", "a 502 is retried: {d}");
     assert_eq!(d["last"]["status_code"], 502);
     assert!(d["next_attempt_at"].is_string());
     let ds = settled(&h, id).await;
-    assert_eq!(ds.len(), 1, "the route matched nothing, only the forward exists");
-    assert_eq!((ds[0]["status"].as_str(), ds[0]["attempts"].as_u64()), (Some("delivered"), Some(2)));
+    assert_eq!(
+        ds.len(),
+        1,
+        "the route matched nothing, only the forward exists"
+    );
+    assert_eq!(
+        (ds[0]["status"].as_str(), ds[0]["attempts"].as_u64()),
+        (Some("delivered"), Some(2))
+    );
 }
 
 #[tokio::test]
@@ -503,16 +620,28 @@ async fn exec_sink_fails_then_succeeds_and_keeps_stderr() {
     let log = full["attempt_log"].as_array().unwrap();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["error_code"], "exit");
-    assert_eq!(log[0]["stderr"].as_str().unwrap().trim(), "database is down");
-    assert_eq!(log[1]["response_body"].as_str().unwrap().trim(), format!("handled {ce}"));
+    assert_eq!(
+        log[0]["stderr"].as_str().unwrap().trim(),
+        "database is down"
+    );
+    assert_eq!(
+        log[1]["response_body"].as_str().unwrap().trim(),
+        format!("handled {ce}")
+    );
     let got: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!((got["id"].as_str(), got["data"]["n"].as_u64()), (Some(ce.as_str()), Some(7)));
+    assert_eq!(
+        (got["id"].as_str(), got["data"]["n"].as_u64()),
+        (Some(ce.as_str()), Some(7))
+    );
 }
 
 #[tokio::test]
 async fn api_errors_have_codes() {
     let h = Harness::with(
-        &manifest(json!({"app": {"type": "file", "path": "/dev/null"}}), json!({})),
+        &manifest(
+            json!({"app": {"type": "file", "path": "/dev/null"}}),
+            json!({}),
+        ),
         &default_env(),
     )
     .await;
@@ -520,17 +649,49 @@ async fn api_errors_have_codes() {
     h.api.route_now().await.unwrap();
     let url = "http://127.0.0.1:9/x";
     for (body, status, code) in [
-        (json!({"event_ids": [id], "filter": {}, "target": {"url": url}}), 400, "invalid_request"),
+        (
+            json!({"event_ids": [id], "filter": {}, "target": {"url": url}}),
+            400,
+            "invalid_request",
+        ),
         (json!({"target": {"url": url}}), 400, "invalid_request"),
-        (json!({"event_ids": [id], "target": {"sink": "nope"}}), 404, "unknown_sink"),
-        (json!({"event_ids": [id], "target": {"url": "ftp://x"}}), 400, "invalid_target"),
-        (json!({"event_ids": [99999], "target": {"url": url}}), 404, "event_not_found"),
-        (json!({"event_ids": [id], "filter": {"colour": "red"}, "target": {"url": url}}), 400, "invalid_request"),
-        (json!({"filter": {"colour": "red"}, "target": {"url": url}}), 400, "invalid_query"),
-        (json!({"event_ids": "one", "target": {"url": url}}), 400, "invalid_body"),
+        (
+            json!({"event_ids": [id], "target": {"sink": "nope"}}),
+            404,
+            "unknown_sink",
+        ),
+        (
+            json!({"event_ids": [id], "target": {"url": "ftp://x"}}),
+            400,
+            "invalid_target",
+        ),
+        (
+            json!({"event_ids": [99999], "target": {"url": url}}),
+            404,
+            "event_not_found",
+        ),
+        (
+            json!({"event_ids": [id], "filter": {"colour": "red"}, "target": {"url": url}}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"filter": {"colour": "red"}, "target": {"url": url}}),
+            400,
+            "invalid_query",
+        ),
+        (
+            json!({"event_ids": "one", "target": {"url": url}}),
+            400,
+            "invalid_body",
+        ),
     ] {
         let (s, r) = post_json(&h, "/api/forward", body.clone()).await;
-        assert_eq!((s.as_u16(), r["code"].as_str()), (status, Some(code)), "{body}: {r}");
+        assert_eq!(
+            (s.as_u16(), r["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {r}"
+        );
     }
     for (path, status, code) in [
         ("/api/deliveries?status=lost", 400, "invalid_query"),
@@ -539,19 +700,35 @@ async fn api_errors_have_codes() {
         ("/api/events/99999/deliveries", 404, "event_not_found"),
     ] {
         let (s, r) = h.get(path).await;
-        assert_eq!((s.as_u16(), r["code"].as_str()), (status, Some(code)), "{path}: {r}");
+        assert_eq!(
+            (s.as_u16(), r["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {r}"
+        );
     }
     let (s, r) = post_json(&h, "/api/deliveries/retry", json!({"status": "delivered"})).await;
-    assert_eq!((s.as_u16(), r["code"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (s.as_u16(), r["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     // Forward to a named sink works, and paging works.
-    let (s, r) = post_json(&h, "/api/forward", json!({"event_ids": [id, id], "target": {"sink": "app"}})).await;
+    let (s, r) = post_json(
+        &h,
+        "/api/forward",
+        json!({"event_ids": [id, id], "target": {"sink": "app"}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["deliveries"][1]["status"], "delivered");
     settled(&h, id).await;
     let (_, p1) = h.get("/api/deliveries?limit=2").await;
     assert_eq!(p1["deliveries"].as_array().unwrap().len(), 2);
-    let cursor = p1["next_cursor"].as_str().expect("three deliveries, two per page");
-    let (_, p2) = h.get(&format!("/api/deliveries?limit=2&cursor={cursor}")).await;
+    let cursor = p1["next_cursor"]
+        .as_str()
+        .expect("three deliveries, two per page");
+    let (_, p2) = h
+        .get(&format!("/api/deliveries?limit=2&cursor={cursor}"))
+        .await;
     assert_eq!(p2["deliveries"].as_array().unwrap().len(), 1);
     assert!(p2.get("next_cursor").is_none());
 }
@@ -608,10 +785,14 @@ async fn pending_deliveries_resume_after_a_daemon_restart() {
 
     let target = Target::start_on(tokio::net::TcpListener::bind(port).await.unwrap()).await;
     let d2 = Daemon::start(daemon_config(dir.path(), &m)).await.unwrap();
-    let ds = until(15, "every delivery to be delivered after the restart", || async {
-        let ds = all_deliveries(&d2.api).await;
-        ds.iter().all(|d| d.status == "delivered").then_some(ds)
-    })
+    let ds = until(
+        15,
+        "every delivery to be delivered after the restart",
+        || async {
+            let ds = all_deliveries(&d2.api).await;
+            ds.iter().all(|d| d.status == "delivered").then_some(ds)
+        },
+    )
     .await;
     assert_eq!(ds.len(), 5, "no delivery was lost or added by the restart");
     let mut got: Vec<String> = target.hits().into_iter().map(|h| h.event_id).collect();
@@ -634,10 +815,14 @@ async fn a_target_down_then_flaky_gets_every_event_once_after_its_2xx() {
     for n in 0..40 {
         ids.push(ingest(&d.api, n).await);
     }
-    until(10, "every delivery to fail at least once while the target is down", || async {
-        let ds = all_deliveries(&d.api).await;
-        (ds.len() == 40 && ds.iter().all(|d| d.attempts >= 1)).then_some(())
-    })
+    until(
+        10,
+        "every delivery to fail at least once while the target is down",
+        || async {
+            let ds = all_deliveries(&d.api).await;
+            (ds.len() == 40 && ds.iter().all(|d| d.attempts >= 1)).then_some(())
+        },
+    )
     .await;
     // Up again, but answering 503 to every other request.
     let target = Target::start_on(tokio::net::TcpListener::bind(port).await.unwrap()).await;
@@ -650,16 +835,27 @@ async fn a_target_down_then_flaky_gets_every_event_once_after_its_2xx() {
     })
     .await;
     assert_eq!(ds.len(), 40, "none lost");
-    assert!(ds.iter().all(|d| d.status == "delivered"), "the schedule outlasted the outage: {ds:?}");
+    assert!(
+        ds.iter().all(|d| d.status == "delivered"),
+        "the schedule outlasted the outage: {ds:?}"
+    );
     let hits = target.hits();
     for id in &ids {
-        let mine: Vec<u16> = hits.iter().filter(|h| &h.event_id == id).map(|h| h.status).collect();
+        let mine: Vec<u16> = hits
+            .iter()
+            .filter(|h| &h.event_id == id)
+            .map(|h| h.status)
+            .collect();
         assert_eq!(
             mine.iter().filter(|s| **s == 200).count(),
             1,
             "{id} got exactly one 2xx: {mine:?}"
         );
-        assert_eq!(mine.last(), Some(&200), "{id}: nothing was sent after its 2xx: {mine:?}");
+        assert_eq!(
+            mine.last(),
+            Some(&200),
+            "{id}: nothing was sent after its 2xx: {mine:?}"
+        );
     }
     d.shutdown().await.unwrap();
 }
