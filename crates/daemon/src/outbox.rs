@@ -246,23 +246,47 @@ impl Outbox {
     }
 
     async fn route_loop(self, bus: Bus) {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
         let mut events = bus.subscribe();
         let mut stop = self.0.stop.subscribe();
+        // With no sink configured, routing only keeps the watermark at the
+        // end of the history (so a sink added later does not get the past),
+        // and only on the tick: no write per webhook.
+        let idle = self.0.sinks.is_empty();
         loop {
             if self.stopped() {
                 return;
             }
-            if let Err(e) = self.route_pending().await {
+            let pass = if idle {
+                self.0.store.advance_routed_to_end().await.map(|_| 0)
+            } else {
+                self.route_pending().await
+            };
+            if let Err(e) = pass {
                 tracing::warn!(error = %e, "routing events to sinks failed; will retry");
             }
-            tokio::select! {
-                got = events.recv() => match got {
-                    Ok(DaemonEvent::ShuttingDown) | Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                    // Lagged: the watermark catches up from the history.
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                },
-                _ = tokio::time::sleep(SAFETY_TICK) => {}
-                _ = stop.changed() => return,
+            let tick = tokio::time::sleep(SAFETY_TICK);
+            tokio::pin!(tick);
+            loop {
+                tokio::select! {
+                    got = events.recv() => match got {
+                        Ok(DaemonEvent::ShuttingDown) | Err(RecvError::Closed) => return,
+                        // Lagged: the watermark catches up from the history.
+                        Ok(_) | Err(RecvError::Lagged(_)) if !idle => break,
+                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    },
+                    _ = &mut tick => break,
+                    _ = stop.changed() => return,
+                }
+            }
+            // One pass covers every event announced so far: drop the
+            // queued announcements instead of making a pass for each.
+            loop {
+                match events.try_recv() {
+                    Ok(DaemonEvent::ShuttingDown) | Err(TryRecvError::Closed) => return,
+                    Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                    Err(TryRecvError::Empty) => break,
+                }
             }
         }
     }

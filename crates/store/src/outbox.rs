@@ -316,6 +316,18 @@ impl Store {
         Ok(added)
     }
 
+    /// Move the watermark to the newest event without routing anything
+    /// (no sink is configured). Writes only when it is behind.
+    pub async fn advance_routed_to_end(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE outbox_state SET routed_upto = (SELECT max(id) FROM events)
+             WHERE id = 1 AND routed_upto < (SELECT coalesce(max(id), 0) FROM events)",
+        )
+        .execute(self.writer()?)
+        .await?
+        .rows_affected())
+    }
+
     /// Create a delivery already claimed (`delivering`): an explicit forward
     /// attempts it at once.
     pub async fn insert_claimed(

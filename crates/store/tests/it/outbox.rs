@@ -91,6 +91,19 @@ async fn the_watermark_starts_at_the_end_of_an_existing_history() {
         .unwrap();
     assert_eq!(again, 0, "an event reaches a sink once");
     assert_eq!(store.routed_upto().await.unwrap(), 3, "never moves back");
+
+    store.insert(new_event(4)).await.unwrap();
+    assert_eq!(store.advance_routed_to_end().await.unwrap(), 1);
+    assert_eq!(
+        store.routed_upto().await.unwrap(),
+        4,
+        "skipped to the newest event"
+    );
+    assert_eq!(
+        store.advance_routed_to_end().await.unwrap(),
+        0,
+        "no write when already at the end"
+    );
 }
 
 #[tokio::test]
