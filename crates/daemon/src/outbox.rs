@@ -174,6 +174,11 @@ impl Outbox {
     /// at the next start.
     pub async fn stop(&self) {
         let _ = self.0.stop.send(true);
+        if self.0.sinks.is_empty()
+            && let Err(e) = self.0.store.advance_routed_to_end().await
+        {
+            tracing::warn!(error = %e, "cannot record the routing watermark");
+        }
         let all = u32::try_from(self.0.concurrency).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(STOP_GRACE, self.0.slots.acquire_many(all)).await;
     }
@@ -881,21 +886,30 @@ impl Api {
             });
         }
         let count = rows.len() as u64;
-        let results: Vec<Result<DeliveryRecord, ApiError>> = futures_util::stream::iter(rows)
-            .map(|row| {
-                let outbox = outbox.clone();
-                let resign = resign.clone();
-                async move {
-                    let claimed = outbox.0.store.insert_claimed(&row, Utc::now()).await?;
-                    if let Some(r) = resign {
-                        outbox.adhoc().insert(claimed.id, r);
-                    }
-                    Ok(outbox.attempt(claimed).await?)
-                }
+        // On its own task: if the caller goes away (a client timeout), the
+        // deliveries it started still finish and settle instead of staying
+        // claimed until the next restart.
+        let work = {
+            let outbox = outbox.clone();
+            tokio::spawn(async move {
+                futures_util::stream::iter(rows)
+                    .map(|row| {
+                        let outbox = outbox.clone();
+                        let resign = resign.clone();
+                        async move {
+                            let claimed = outbox.0.store.insert_claimed(&row, Utc::now()).await?;
+                            if let Some(r) = resign {
+                                outbox.adhoc().insert(claimed.id, r);
+                            }
+                            Ok::<_, ApiError>(outbox.attempt(claimed).await?)
+                        }
+                    })
+                    .buffered(FORWARD_CONCURRENCY)
+                    .collect::<Vec<_>>()
+                    .await
             })
-            .buffered(FORWARD_CONCURRENCY)
-            .collect()
-            .await;
+        };
+        let results = work.await.map_err(|e| ApiError::internal(&e))?;
         outbox.0.wake.notify_one();
         let deliveries = results
             .into_iter()

@@ -859,3 +859,44 @@ async fn a_target_down_then_flaky_gets_every_event_once_after_its_2xx() {
     }
     d.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sink_added_later_gets_new_events_only_and_exec_thresholds_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::start().await;
+    let d1 = Daemon::start(daemon_config(dir.path(), &manifest(json!({}), json!({}))))
+        .await
+        .unwrap();
+    ingest(&d1.api, 1).await;
+    ingest(&d1.api, 2).await;
+    d1.shutdown().await.unwrap();
+
+    let marker = dir.path().join("ran");
+    let m = manifest(
+        json!({
+            "app": {"type": "proxy", "target": target.url()},
+            // Generic events score normal: below this sink's threshold.
+            "pager": {"type": "exec", "command": format!("touch {}", marker.display()), "importance": "high"}
+        }),
+        json!({}),
+    );
+    let d2 = Daemon::start(daemon_config(dir.path(), &m)).await.unwrap();
+    let new = ingest(&d2.api, 3).await;
+    d2.api.route_now().await.unwrap();
+    let ds = until(10, "the new event to be delivered", || async {
+        let ds = all_deliveries(&d2.api).await;
+        ds.iter().all(|d| d.status == "delivered").then_some(ds)
+    })
+    .await;
+    let summary: Vec<(&str, &str)> = ds
+        .iter()
+        .map(|d| (d.sink.as_str(), d.ce_id.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("app", new.as_str())],
+        "no replay of the past, nothing below the exec threshold"
+    );
+    assert!(!marker.exists(), "the exec sink never ran");
+    d2.shutdown().await.unwrap();
+}
