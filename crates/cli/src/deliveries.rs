@@ -55,8 +55,61 @@ pub struct RetryArgs {
     /// Retry every dead delivery.
     #[arg(long)]
     all: bool,
+    /// Wait until the retried deliveries are delivered or dead again (with
+    /// a progress bar when stdout is a terminal); fail if any ends dead.
+    #[arg(long)]
+    wait: bool,
     #[command(flatten)]
     target: Target,
+}
+
+/// Ids of every delivery in `status`.
+async fn ids_in(c: &Client, status: &str) -> anyhow::Result<std::collections::HashSet<i64>> {
+    let mut ids = std::collections::HashSet::new();
+    let mut params = vec![
+        ("status".to_string(), status.to_string()),
+        ("limit".to_string(), "500".to_string()),
+    ];
+    loop {
+        let page: DeliveryPage =
+            serde_json::from_value(c.get_query("/api/deliveries", &params).await?)?;
+        ids.extend(page.deliveries.iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(cur) => {
+                params.retain(|(k, _)| k != "cursor");
+                params.push(("cursor".into(), cur));
+            }
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// Poll until none of `ids` is pending or in flight; returns how many
+/// ended dead.
+async fn wait_settled(c: &Client, ids: &std::collections::HashSet<i64>) -> anyhow::Result<usize> {
+    use std::io::IsTerminal as _;
+    let bar = if std::io::stdout().is_terminal() {
+        let bar = indicatif::ProgressBar::new(ids.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} settled ({elapsed})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    loop {
+        let mut open = ids_in(c, "pending").await?;
+        open.extend(ids_in(c, "delivering").await?);
+        let waiting = ids.iter().filter(|id| open.contains(id)).count();
+        bar.set_position((ids.len() - waiting) as u64);
+        if waiting == 0 {
+            bar.finish_and_clear();
+            let dead = ids_in(c, "dead").await?;
+            return Ok(ids.iter().filter(|id| dead.contains(id)).count());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
 }
 
 pub(crate) fn client(t: &Target) -> anyhow::Result<Client> {
@@ -127,8 +180,21 @@ pub async fn retry(a: RetryArgs) -> anyhow::Result<()> {
                 "delivery #{} to {} is {} again",
                 d.id, d.sink, d.status
             )?;
+            if a.wait {
+                let dead = wait_settled(&c, &[id].into_iter().collect()).await?;
+                if dead > 0 {
+                    bail!("delivery #{id} is dead again; see `kitedesk deliveries show {id}`");
+                }
+                writeln!(out, "delivered")?;
+            }
         }
         (None, true) => {
+            // The ids first, so --wait follows exactly these deliveries.
+            let before = if a.wait {
+                ids_in(&c, "dead").await?
+            } else {
+                Default::default()
+            };
             let r: RetryAllResponse = serde_json::from_value(
                 c.post_json(
                     "/api/deliveries/retry",
@@ -137,6 +203,16 @@ pub async fn retry(a: RetryArgs) -> anyhow::Result<()> {
                 .await?,
             )?;
             writeln!(out, "retrying {} dead deliveries", r.retried)?;
+            if a.wait && !before.is_empty() {
+                drop(out);
+                let dead = wait_settled(&c, &before).await?;
+                if dead > 0 {
+                    bail!(
+                        "{dead} deliveries are dead again; see `kitedesk deliveries list --status dead`"
+                    );
+                }
+                println!("all {} delivered", before.len());
+            }
         }
         _ => bail!("give a delivery id or --all"),
     }
