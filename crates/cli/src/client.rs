@@ -72,6 +72,54 @@ impl Client {
             .bearer_auth(&self.token)
     }
 
+    /// POST a JSON body; errors carry the API's `{code, message}`.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        Self::answer(resp).await
+    }
+
+    /// GET with query parameters (encoded by the HTTP client).
+    pub async fn get_query(
+        &self,
+        path: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .query(params)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        Self::answer(resp).await
+    }
+
+    async fn answer(resp: reqwest::Response) -> anyhow::Result<serde_json::Value> {
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{} ({}): {}",
+                body["code"].as_str().unwrap_or("error"),
+                status.as_u16(),
+                body["message"].as_str().unwrap_or("request failed")
+            );
+        }
+        Ok(body)
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -5,9 +5,11 @@
 //! posts a realistic, signed sample webhook to a running daemon.
 
 mod client;
+mod deliveries;
 mod events;
-mod relay_links;
+mod forward;
 mod relay;
+mod relay_links;
 mod secrets;
 mod send_test;
 mod serve;
@@ -69,6 +71,13 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Stream events from a relay, one line each (the Kite CLI's `kite stream`).
     Stream(stream_cmd::StreamArgs),
+    /// The outbox: deliveries to sinks and forwards, with every attempt.
+    #[command(subcommand)]
+    Deliveries(deliveries::DeliveriesCommand),
+    /// Send a dead delivery (or all of them) again.
+    Retry(deliveries::RetryArgs),
+    /// Forward stored events to a URL or a configured sink.
+    Forward(forward::ForwardArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +108,9 @@ fn main() -> ExitCode {
             Command::Secrets(cmd) => secrets::run(cmd).await,
             Command::Relay(args) => relay::run(args).await,
             Command::Stream(args) => stream_cmd::run(args).await,
+            Command::Deliveries(cmd) => deliveries::run(cmd).await,
+            Command::Retry(args) => deliveries::retry(args).await,
+            Command::Forward(args) => forward::run(args).await,
         }
     });
     match result {

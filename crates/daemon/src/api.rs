@@ -189,6 +189,7 @@ pub struct Inner {
     pub(crate) addr: SocketAddr,
     pub(crate) secrets: crate::secrets::SecretsState,
     pub(crate) links: crate::links::Links,
+    pub(crate) outbox: crate::outbox::Outbox,
 }
 
 impl Inner {
@@ -199,6 +200,7 @@ impl Inner {
         writer: Writer,
         token: String,
         addr: SocketAddr,
+        outbox: crate::outbox::Outbox,
     ) -> Self {
         // Missing secrets are reported by `Api::load_secrets`.
         let secrets = crate::secrets::SecretsState::new(&config);
@@ -211,6 +213,7 @@ impl Inner {
             addr,
             secrets,
             links: Default::default(),
+            outbox,
         }
     }
 }

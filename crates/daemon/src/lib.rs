@@ -13,8 +13,9 @@ pub mod bus;
 pub mod config;
 mod http;
 mod ingest;
-mod secrets;
 pub mod links;
+pub mod outbox;
+mod secrets;
 mod writer;
 
 use std::net::SocketAddr;
@@ -89,8 +90,9 @@ impl Daemon {
         let store = kitedesk_store::Store::open(&config.data_dir.join("history.db")).await?;
         let bus = bus::Bus::new();
         let writer = writer::spawn(store.clone(), bus.clone());
+        let outbox = outbox::Outbox::start(&config, store.clone(), bus.clone()).await?;
         let api = Api::new(Arc::new(api::Inner::new(
-            config, store, bus, writer, token, addr,
+            config, store, bus, writer, token, addr, outbox,
         )));
         api.spawn_retention();
         api.load_secrets().await?;
@@ -111,6 +113,7 @@ impl RunningDaemon {
         self.api.stop_links().await;
         self.api.bus().publish(bus::DaemonEvent::ShuttingDown);
         let res = self.server.await.context("server task panicked")?;
+        self.api.stop_outbox().await;
         let _ = std::fs::remove_file(&self.info_path);
         self.api.close().await;
         res

@@ -6,11 +6,15 @@
 //! `(ce_source, ce_id)`; pages are keyset-paged on the local `id`; `q`
 //! searches an FTS5 index over summary and payload.
 //!
+//! The delivery outbox (deliveries, attempts, the routing watermark) lives
+//! in the same file: see [`DeliveryRecord`].
+//!
 //! Main types: [`Store`], [`NewEvent`], [`StoredEvent`], [`EventQuery`],
-//! [`Page`].
+//! [`Page`], [`DeliveryRecord`].
 
 mod events;
 mod links;
+mod outbox;
 mod query;
 mod secrets;
 
@@ -23,6 +27,10 @@ use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
 pub use links::LinkCursor;
+pub use outbox::{
+    AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin,
+    RetryOutcome, Settle,
+};
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 pub use secrets::SecretRecord;
 

@@ -8,6 +8,7 @@
 )]
 
 mod faults;
+mod forward;
 mod secrets;
 
 use std::io::{BufRead as _, BufReader};

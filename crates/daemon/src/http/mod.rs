@@ -8,6 +8,7 @@
 
 mod guard;
 mod ingress;
+mod outbox;
 mod query;
 mod secrets;
 mod stream;
@@ -47,6 +48,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/health", get(health))
         .route("/stream", get(stream::sse))
         .merge(secrets::routes())
+        .merge(outbox::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

@@ -9,5 +9,6 @@
 mod api;
 mod harness;
 mod ingress;
+mod outbox;
 mod secrets;
 mod stream;

@@ -6,4 +6,5 @@
 )]
 
 mod history;
+mod outbox;
 mod secrets;
