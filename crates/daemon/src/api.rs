@@ -182,7 +182,7 @@ pub struct Inner {
     writer: Writer,
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
-    secrets: SourceSecrets,
+    pub(crate) secrets: SourceSecrets,
 }
 
 impl Inner {

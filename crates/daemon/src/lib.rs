@@ -11,6 +11,7 @@
 pub mod api;
 pub mod bus;
 pub mod config;
+pub mod samples;
 mod http;
 mod ingest;
 mod writer;
