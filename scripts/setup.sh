@@ -7,7 +7,8 @@ set -euo pipefail
 # System packages, by what needs them:
 #   gcc, pkg-config   C parts of crates (SQLite is bundled and built by cc)
 #   curl, ca-certificates   fetching crates
-PACKAGES=(gcc libc6-dev pkg-config curl ca-certificates)
+#   chromium          the web UI's end-to-end tests (driven by playwright-core)
+PACKAGES=(gcc libc6-dev pkg-config curl ca-certificates chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -23,6 +24,12 @@ fi
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is missing. Install Rust 1.90 or newer (https://rustup.rs), then run make again." >&2
+    exit 1
+fi
+# The web UI (ui/) builds with Vite 8, which needs Node 20.19 or newer.
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+if [ "${node_major:-0}" -lt 20 ]; then
+    echo "setup: Node.js 20 or newer (with npm) is needed for the web UI (https://nodejs.org)." >&2
     exit 1
 fi
 rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
