@@ -27,8 +27,12 @@ fn main() {
     let mut out = String::from("/// (path under ui/dist, contents), sorted by path.\n");
     out.push_str("pub(crate) static ASSETS: &[(&str, &[u8])] = &[\n");
     for (rel, abs) in &files {
-        writeln!(out, "    ({rel:?}, include_bytes!({:?})),", abs.display().to_string())
-            .expect("write to String");
+        writeln!(
+            out,
+            "    ({rel:?}, include_bytes!({:?})),",
+            abs.display().to_string()
+        )
+        .expect("write to String");
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it")).join("ui_assets.rs");

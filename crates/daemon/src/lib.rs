@@ -11,9 +11,9 @@
 pub mod api;
 pub mod bus;
 pub mod config;
-pub mod samples;
 mod http;
 mod ingest;
+pub mod samples;
 mod writer;
 
 use std::net::SocketAddr;

@@ -192,19 +192,16 @@ impl Api {
         source_name: &str,
         event: Option<&str>,
     ) -> Result<IngestOutcome, ApiError> {
-        let source = self
-            .0
-            .config
-            .manifest
-            .source(source_name)
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "unknown_source",
-                    format!("no source named {source_name:?} is configured"),
-                )
-            })?;
+        let source = self.0.config.manifest.source(source_name).ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_source",
+                format!("no source named {source_name:?} is configured"),
+            )
+        })?;
         let sample = find(source.kind, event).map_err(|e| match e {
-            e @ SampleError::NoSample { .. } => ApiError::not_found("unknown_sample", e.to_string()),
+            e @ SampleError::NoSample { .. } => {
+                ApiError::not_found("unknown_sample", e.to_string())
+            }
             e => ApiError::internal(&e),
         })?;
         let req = request(

@@ -268,7 +268,10 @@ mod tests {
             safe_path("/assets/index-abc.js").as_deref(),
             Some("assets/index-abc.js")
         );
-        assert_eq!(safe_path("/./assets//x.css").as_deref(), Some("assets/x.css"));
+        assert_eq!(
+            safe_path("/./assets//x.css").as_deref(),
+            Some("assets/x.css")
+        );
         for bad in [
             "/../Cargo.toml",
             "/assets/../../etc/passwd",
@@ -285,7 +288,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_type("assets/a-1.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/a-1.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("assets/a-1.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("favicon.svg"), "image/svg+xml");
         assert_eq!(content_type("blob"), "application/octet-stream");

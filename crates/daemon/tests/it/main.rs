@@ -10,3 +10,4 @@ mod api;
 mod harness;
 mod ingress;
 mod stream;
+mod ui;
