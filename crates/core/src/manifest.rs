@@ -40,7 +40,67 @@ pub struct Manifest {
     pub scoring: Scoring,
     pub queue: Option<Queue>,
     pub sink: Option<SinkConfig>,
+    /// Kite Desk: more named forwarding sinks, `{"name": {sink block}}`.
+    pub sinks: std::collections::BTreeMap<String, SinkConfig>,
+    /// Kite Desk: which events go to which named sinks. A sink no route
+    /// names gets every event.
+    pub routes: Vec<Route>,
+    /// Kite Desk: the delivery outbox's retry schedule and concurrency.
+    pub outbox: OutboxConfig,
     pub ingress: Ingress,
+}
+
+/// The name the single Kite `sink` block gets in the outbox and the API.
+pub const DEFAULT_SINK_NAME: &str = "sink";
+
+/// Send the events a rule matches to some sinks.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(rename = "match", default)]
+    pub rule: MatchRule,
+    /// Only events at or above this importance.
+    pub importance: Option<Importance>,
+    /// Names from `sinks` (or `"sink"` for the single `sink` block).
+    pub sinks: Vec<String>,
+}
+
+/// The outbox's retry schedule: `retry[i]` is the wait after the `i+1`-th
+/// failed attempt; after the last one the delivery is dead-lettered.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct OutboxConfig {
+    #[serde(deserialize_with = "durations_ms")]
+    pub retry: Vec<std::time::Duration>,
+    /// Largest fraction added to each delay (0..=1).
+    pub jitter: f64,
+    /// Deliveries in flight at once, over all sinks.
+    pub concurrency: usize,
+    /// Deliveries in flight at once to one sink, so a slow sink never takes
+    /// every slot.
+    pub per_sink_concurrency: usize,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            retry: [1, 4, 16, 64]
+                .map(std::time::Duration::from_secs)
+                .to_vec(),
+            jitter: 0.2,
+            concurrency: 16,
+            per_sink_concurrency: 4,
+        }
+    }
+}
+
+/// Re-sign forwarded requests with a local secret (read from an environment
+/// variable, never written in the manifest).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResignConfig {
+    pub scheme: Scheme,
+    pub secret_env: String,
 }
 
 /// A webhook source the local ingress accepts at `/hooks/{name}`.
@@ -176,8 +236,18 @@ pub enum SinkConfig {
         #[serde(default)]
         json: bool,
     },
+    #[serde(alias = "http")]
     Proxy {
         target: String,
+        /// Kite Desk: send the structured CloudEvent instead of the payload.
+        #[serde(default)]
+        envelope: bool,
+        /// Kite Desk: re-sign with a local secret.
+        #[serde(default)]
+        resign: Option<ResignConfig>,
+        /// Kite Desk: request timeout (`"500ms"`, `"10s"`); default 10 s.
+        #[serde(default, deserialize_with = "opt_duration_ms")]
+        timeout: Option<std::time::Duration>,
     },
     Socket {
         path: String,
@@ -186,6 +256,9 @@ pub enum SinkConfig {
         command: String,
         importance: Option<Importance>,
         batch: Option<String>,
+        /// Kite Desk: kill the command after this long; default 30 s.
+        #[serde(default, deserialize_with = "opt_duration_ms")]
+        timeout: Option<std::time::Duration>,
     },
     File {
         path: String,
@@ -272,10 +345,76 @@ impl Manifest {
                 );
             }
         }
+        self.validate_sinks()?;
         if self.ingress.max_body_bytes == 0 || self.ingress.max_body_bytes > MAX_BODY_LIMIT {
             return err(
                 "ingress.maxBodyBytes".into(),
                 format!("must be between 1 and {MAX_BODY_LIMIT} (25 MB, GitHub's limit)"),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    /// Every forwarding sink by name: the single `sink` block (as
+    /// [`DEFAULT_SINK_NAME`]) and then `sinks`. `stdout` is not one.
+    pub fn forwarding_sinks(&self) -> Vec<(&str, &SinkConfig)> {
+        let single = self
+            .sink
+            .as_ref()
+            .filter(|s| !matches!(s, SinkConfig::Stdout { .. }))
+            .map(|s| (DEFAULT_SINK_NAME, s));
+        single
+            .into_iter()
+            .chain(self.sinks.iter().map(|(n, s)| (n.as_str(), s)))
+            .collect()
+    }
+
+    fn validate_sinks(&self) -> Result<(), ManifestError> {
+        let err = |path: String, problem: String| Err(ManifestError { path, problem });
+        for (name, sink) in &self.sinks {
+            if !valid_slug(name) {
+                return err(
+                    format!("sinks.{name}"),
+                    format!("sink name {name:?} must match ^[a-z0-9][a-z0-9-]{{0,63}}$"),
+                );
+            }
+            if name == DEFAULT_SINK_NAME && self.sink.is_some() {
+                return err(
+                    format!("sinks.{name}"),
+                    format!("{name:?} is the name of the single `sink` block; pick another"),
+                );
+            }
+            if matches!(sink, SinkConfig::Stdout { .. }) {
+                return err(
+                    format!("sinks.{name}.type"),
+                    "stdout is not a forwarding sink; use it as the single `sink`".into(),
+                );
+            }
+        }
+        let names: Vec<&str> = self.forwarding_sinks().iter().map(|(n, _)| *n).collect();
+        for (i, route) in self.routes.iter().enumerate() {
+            if route.sinks.is_empty() {
+                return err(format!("routes[{i}].sinks"), "name at least one sink".into());
+            }
+            for (j, s) in route.sinks.iter().enumerate() {
+                if !names.contains(&s.as_str()) {
+                    return err(
+                        format!("routes[{i}].sinks[{j}]"),
+                        format!("no sink named {s:?} (sinks: {})", names.join(", ")),
+                    );
+                }
+            }
+        }
+        let o = &self.outbox;
+        if !(0.0..=1.0).contains(&o.jitter) {
+            return err("outbox.jitter".into(), "must be between 0 and 1".into());
+        }
+        if o.concurrency == 0 || o.per_sink_concurrency == 0 {
+            return err(
+                "outbox.concurrency".into(),
+                "concurrency and perSinkConcurrency must be at least 1".into(),
             );
         }
         Ok(())
@@ -335,6 +474,42 @@ pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
         _ => return None,
     };
     Some(std::time::Duration::from_secs(secs))
+}
+
+/// Like [`parse_duration`], plus `<N>ms` for the outbox and sink timeouts.
+pub fn parse_duration_ms(s: &str) -> Option<std::time::Duration> {
+    match s.trim().strip_suffix("ms") {
+        Some(n) => n.parse().ok().map(std::time::Duration::from_millis),
+        None => parse_duration(s),
+    }
+}
+
+fn duration_ms<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration_ms(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "invalid duration {s:?}: expected <N>ms, <N>s, <N>m, <N>h or <N>d"
+        ))
+    })
+}
+
+fn opt_duration_ms<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    duration_ms(d).map(Some)
+}
+
+fn durations_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<std::time::Duration>, D::Error> {
+    struct Wrapped(std::time::Duration);
+    impl<'de> Deserialize<'de> for Wrapped {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            duration_ms(d).map(Wrapped)
+        }
+    }
+    Ok(Vec::<Wrapped>::deserialize(d)?
+        .into_iter()
+        .map(|w| w.0)
+        .collect())
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<std::time::Duration, D::Error> {
@@ -452,6 +627,45 @@ mod tests {
                 e.path.starts_with(path),
                 "want path {path}, got {e} for {json}"
             );
+        }
+    }
+
+    #[test]
+    fn named_sinks_routes_and_outbox_parse_and_validate() {
+        let m = Manifest::from_json(
+            br#"{
+              "sink": {"type": "proxy", "target": "http://127.0.0.1:3000/hooks", "timeout": "500ms",
+                       "resign": {"scheme": "github", "secretEnv": "LOCAL_GH"}},
+              "sinks": {"audit": {"type": "file", "path": "/tmp/a.ndjson"},
+                        "alert": {"type": "exec", "command": "notify.sh", "timeout": "2s"},
+                        "app": {"type": "http", "target": "http://127.0.0.1:4000/"}},
+              "routes": [{"match": {"type": "com.stripe.*"}, "importance": "high", "sinks": ["alert"]}],
+              "outbox": {"retry": ["50ms", "1s"], "jitter": 0, "concurrency": 2, "perSinkConcurrency": 1}
+            }"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = m.forwarding_sinks().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["sink", "alert", "app", "audit"], "the single sink first");
+        match &m.sink {
+            Some(SinkConfig::Proxy { timeout, resign, .. }) => {
+                assert_eq!(*timeout, Some(std::time::Duration::from_millis(500)));
+                assert_eq!(resign.as_ref().unwrap().secret_env, "LOCAL_GH");
+            }
+            other => panic!("want a proxy sink, got {other:?}"),
+        }
+        assert_eq!(m.outbox.retry, [50, 1000].map(std::time::Duration::from_millis));
+        assert_eq!(m.routes[0].importance, Some(Importance::High));
+
+        for (json, path) in [
+            (r#"{"routes": [{"sinks": ["nope"]}]}"#, "routes[0].sinks[0]"),
+            (r#"{"sinks": {"Bad": {"type": "file", "path": "x"}}}"#, "sinks.Bad"),
+            (r#"{"sinks": {"o": {"type": "stdout"}}}"#, "sinks.o.type"),
+            (r#"{"outbox": {"retry": ["1 sec"]}}"#, "outbox.retry"),
+            (r#"{"outbox": {"jitter": 2}}"#, "outbox.jitter"),
+            (r#"{"sinks": {"a": {"type": "proxy", "target": "x", "secret": "s"}}}"#, "sinks.a"),
+        ] {
+            let e = Manifest::from_json(json.as_bytes()).unwrap_err();
+            assert!(e.path.starts_with(path), "want path {path}, got {e} for {json}");
         }
     }
 

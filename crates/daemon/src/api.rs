@@ -183,6 +183,7 @@ pub struct Inner {
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
     pub(crate) secrets: SourceSecrets,
+    pub(crate) outbox: crate::outbox::Outbox,
 }
 
 impl Inner {
@@ -193,6 +194,7 @@ impl Inner {
         writer: Writer,
         token: String,
         addr: SocketAddr,
+        outbox: crate::outbox::Outbox,
     ) -> Self {
         let secrets = SourceSecrets::from_env(&config);
         for s in &config.manifest.sources {
@@ -212,6 +214,7 @@ impl Inner {
             token,
             addr,
             secrets,
+            outbox,
         }
     }
 }

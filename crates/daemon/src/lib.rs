@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 mod ingest;
 pub mod samples;
+pub mod outbox;
 mod writer;
 
 use std::net::SocketAddr;
@@ -87,8 +88,9 @@ impl Daemon {
         let store = kitedesk_store::Store::open(&config.data_dir.join("history.db")).await?;
         let bus = bus::Bus::new();
         let writer = writer::spawn(store.clone(), bus.clone());
+        let outbox = outbox::Outbox::start(&config, store.clone(), bus.clone()).await?;
         let api = Api::new(Arc::new(api::Inner::new(
-            config, store, bus, writer, token, addr,
+            config, store, bus, writer, token, addr, outbox,
         )));
         api.spawn_retention();
         let app = http::router(api.clone());
@@ -106,6 +108,7 @@ impl RunningDaemon {
         let _ = self.shutdown.send(true);
         self.api.bus().publish(bus::DaemonEvent::ShuttingDown);
         let res = self.server.await.context("server task panicked")?;
+        self.api.stop_outbox().await;
         let _ = std::fs::remove_file(&self.info_path);
         self.api.close().await;
         res

@@ -45,6 +45,12 @@ impl Attempt {
         }
     }
 
+    /// A failed attempt that never reached the sink (the caller could not
+    /// even prepare it), for callers that record attempts.
+    pub fn not_sent(failure: Failure) -> Self {
+        Self::failed(failure, Duration::ZERO)
+    }
+
     pub fn is_delivered(&self) -> bool {
         matches!(self.outcome, Outcome::Delivered)
     }

@@ -96,19 +96,46 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// Build the sink a `kite.json` `sink` block describes, with default
-    /// timeouts and no re-signing. `stdout` is not a forwarding sink and is
-    /// refused. The exec sink's `importance` threshold is the daemon's to
-    /// apply (this crate does not decide importance); `batch` is unused, as
-    /// in the Kite CLI.
+    /// Build the sink a `kite.json` `sink` block describes, with its
+    /// timeout (or the default) and no re-signing. `stdout` is not a
+    /// forwarding sink and is refused. The exec sink's `importance`
+    /// threshold is the daemon's to apply (this crate does not decide
+    /// importance); `batch` is unused, as in the Kite CLI.
     pub fn from_manifest(config: &SinkConfig) -> Result<Sink, SinkError> {
+        Sink::from_manifest_with(config, None)
+    }
+
+    /// Like [`Sink::from_manifest`], with the secret a proxy sink's
+    /// `resign` block names (the caller reads it; this crate reads no
+    /// environment or keychain).
+    pub fn from_manifest_with(
+        config: &SinkConfig,
+        resign: Option<Resign>,
+    ) -> Result<Sink, SinkError> {
         Ok(match config {
-            SinkConfig::Proxy { target } => {
-                Sink::Http(HttpSink::new(HttpSinkConfig::new(target.as_str()))?)
+            SinkConfig::Proxy {
+                target,
+                envelope,
+                timeout,
+                ..
+            } => {
+                let mut c = HttpSinkConfig::new(target.as_str());
+                c.envelope = *envelope;
+                c.resign = resign;
+                if let Some(t) = timeout {
+                    c.timeout = *t;
+                }
+                Sink::Http(HttpSink::new(c)?)
             }
-            SinkConfig::Exec { command, .. } => Sink::Exec(ExecSink::new(ExecSinkConfig::new(
-                ExecCommand::Shell(command.clone()),
-            ))?),
+            SinkConfig::Exec {
+                command, timeout, ..
+            } => {
+                let mut c = ExecSinkConfig::new(ExecCommand::Shell(command.clone()));
+                if let Some(t) = timeout {
+                    c.timeout = *t;
+                }
+                Sink::Exec(ExecSink::new(c)?)
+            }
             SinkConfig::File { path } => Sink::File(FileSink::new(path)),
             SinkConfig::Socket { path } => Sink::Socket(SocketSink::new(path)),
             SinkConfig::Stdout { .. } => return Err(SinkError::Unsupported { kind: "stdout" }),

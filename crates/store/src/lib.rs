@@ -6,10 +6,14 @@
 //! `(ce_source, ce_id)`; pages are keyset-paged on the local `id`; `q`
 //! searches an FTS5 index over summary and payload.
 //!
+//! The delivery outbox (deliveries, attempts, the routing watermark) lives
+//! in the same file: see [`DeliveryRecord`].
+//!
 //! Main types: [`Store`], [`NewEvent`], [`StoredEvent`], [`EventQuery`],
-//! [`Page`].
+//! [`Page`], [`DeliveryRecord`].
 
 mod events;
+mod outbox;
 mod query;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +24,10 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
+pub use outbox::{
+    AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin, RetryOutcome,
+    Settle,
+};
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 mod guard;
 mod ingress;
+mod outbox;
 mod query;
 mod stream;
 mod ui;
@@ -47,6 +48,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/health", get(health))
         .route("/stream", get(stream::sse))
         .merge(ui::api_routes())
+        .merge(outbox::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

@@ -60,6 +60,9 @@ async fn a_manifest_proxy_sink_delivers() {
     let mut srv = server().await;
     let sink = Sink::from_manifest(&SinkConfig::Proxy {
         target: srv.url("/ok"),
+        envelope: false,
+        resign: None,
+        timeout: None,
     })
     .unwrap();
     let d = Delivery::new(
