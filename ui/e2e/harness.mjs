@@ -2,7 +2,8 @@
 // port with a temp data dir, the real CLI to send webhooks, and Chromium.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +22,13 @@ export function kitedeskBin() {
 }
 
 /** Start `kitedesk serve`; resolves once it printed its UI line (its readiness signal). */
-export async function startDaemon({ dataDir, env = {}, timeoutMs = 30_000 } = {}) {
+export async function startDaemon({ dataDir, env = {}, manifest, timeoutMs = 30_000 } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'kitedesk-e2e-'));
+  if (manifest) {
+    const path = join(dir, 'kite.json');
+    writeFileSync(path, JSON.stringify(manifest, null, 2));
+    env = { ...env, KITEDESK_MANIFEST: path };
+  }
   const bin = kitedeskBin();
   const child = spawn(bin, ['serve', '--data-dir', dir, '--listen', '127.0.0.1:0'], {
     env: cleanEnv({ KITEDESK_LOG: 'warn', ...env }),
@@ -56,6 +62,7 @@ export async function startDaemon({ dataDir, env = {}, timeoutMs = 30_000 } = {}
     base,
     token,
     dir,
+    env,
     child,
     async api(path, init = {}) {
       const r = await fetch(base + path, { ...init, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) } });
@@ -85,7 +92,7 @@ export function cleanEnv(extra = {}) {
 /** `kitedesk send-test SOURCE [EVENT]` through the real CLI; returns the new local id. */
 export async function sendTest(daemon, source, event) {
   const args = ['send-test', source, ...(event ? [event] : []), '--data-dir', daemon.dir];
-  const { stdout } = await run(kitedeskBin(), args, { env: cleanEnv() });
+  const { stdout } = await run(kitedeskBin(), args, { env: cleanEnv(daemon.env) });
   const m = /#(\d+)/.exec(stdout);
   if (!m) throw new Error(`send-test printed no id: ${stdout}`);
   return Number(m[1]);
@@ -136,4 +143,36 @@ export function assertEq(a, b, msg) {
   const ja = JSON.stringify(a);
   const jb = JSON.stringify(b);
   if (ja !== jb) throw new Error(`${msg}: got ${ja}, want ${jb}`);
+}
+
+/**
+ * A local webhook receiver on 127.0.0.1:0: records every request and answers
+ * `status` with a body naming the event it got.
+ */
+export async function startReceiver() {
+  const rx = { status: 201, requests: [], url: '' };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      rx.requests.push({ method: req.method, url: req.url, headers: req.headers, body });
+      res.writeHead(rx.status, { 'Content-Type': 'text/plain' });
+      res.end(`receiver got ${req.headers['x-kite-event-id'] ?? 'no id'} (${rx.status})`);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  rx.url = `http://127.0.0.1:${server.address().port}/webhook`;
+  rx.close = () => new Promise((r) => server.close(r));
+  return rx;
+}
+
+/** Poll `fn` until it returns a truthy value, or fail after `ms`. */
+export async function until(fn, ms, what) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

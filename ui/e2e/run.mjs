@@ -7,7 +7,15 @@ import { assert, assertEq, launchBrowser, postHook, runTests, sendTest, startDae
 import { outboxTests } from './outbox.mjs';
 
 const WAIT = 10_000;
-const daemon = await startDaemon();
+// The embedded default sources, plus a short outbox schedule so a failing
+// forward becomes a dead letter within the test (one retry after 50 ms).
+const unsigned = (name, type) => ({ name, type, verify: { allowUnsigned: true } });
+const daemon = await startDaemon({
+  manifest: {
+    sources: [unsigned('github', 'github'), unsigned('stripe', 'stripe'), unsigned('paperclip', 'paperclip'), unsigned('kiket', 'kiket'), unsigned('demo', 'generic')],
+    outbox: { retry: ['50ms'], jitter: 0 },
+  },
+});
 const browser = await launchBrowser();
 const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const page = await ctx.newPage();
