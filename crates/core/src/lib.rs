@@ -19,6 +19,7 @@ pub mod headers;
 pub mod importance;
 pub mod manifest;
 pub mod providers;
+pub mod static_path;
 pub mod verify;
 
 pub use event::{Importance, KiteEvent, Verification};

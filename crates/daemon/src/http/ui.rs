@@ -5,7 +5,8 @@
 //! * `/assets/*` are content-hashed by Vite: cached for a year, immutable.
 //!   Everything else (`index.html`) is `no-cache` so a new build shows at once.
 //! * Paths are looked up in the embedded table, never on disk, and any path
-//!   with a `..` segment, a backslash or a NUL is refused outright.
+//!   with a `..` segment, a backslash or a NUL is refused outright
+//!   ([`kitedesk_core::static_path`]).
 //! * Paths under `/api`, `/hooks` and `/health` never fall back to the UI.
 
 use axum::extract::{Path, Query, State};
@@ -13,6 +14,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+
+use kitedesk_core::static_path::static_path;
 
 use super::guard::{COOKIE, is_loopback_host};
 use crate::api::{Api, ApiError};
@@ -83,7 +86,7 @@ pub(crate) async fn fallback(
     if let Some(resp) = sign_in(&api, &uri, &headers) {
         return resp;
     }
-    let Some(rel) = safe_path(path) else {
+    let Some(rel) = static_path(path) else {
         return ApiError::not_found("not_found", "no such file").into_response();
     };
     if embedded::ASSETS.is_empty() {
@@ -109,44 +112,6 @@ fn asset(rel: &str) -> Option<&'static [u8]> {
         .binary_search_by(|(p, _)| (*p).cmp(rel))
         .ok()
         .map(|i| embedded::ASSETS[i].1)
-}
-
-/// The path relative to `ui/dist` (`index.html` for `/`), or `None` for a
-/// path that tries to climb out or smuggle separators.
-pub(crate) fn safe_path(path: &str) -> Option<String> {
-    let decoded = percent_decode(path)?;
-    if decoded.contains('\\') || decoded.contains('\0') {
-        return None;
-    }
-    let mut parts = Vec::new();
-    for seg in decoded.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => return None,
-            s => parts.push(s),
-        }
-    }
-    if parts.is_empty() {
-        return Some("index.html".into());
-    }
-    Some(parts.join("/"))
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn content_type(rel: &str) -> &'static str {
@@ -259,32 +224,6 @@ fn sign_in(api: &Api, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn safe_paths() {
-        assert_eq!(safe_path("/").as_deref(), Some("index.html"));
-        assert_eq!(safe_path("/events/12").as_deref(), Some("events/12"));
-        assert_eq!(
-            safe_path("/assets/index-abc.js").as_deref(),
-            Some("assets/index-abc.js")
-        );
-        assert_eq!(
-            safe_path("/./assets//x.css").as_deref(),
-            Some("assets/x.css")
-        );
-        for bad in [
-            "/../Cargo.toml",
-            "/assets/../../etc/passwd",
-            "/%2e%2e/etc/passwd",
-            "/assets/%2E%2E%2f%2e%2e%2fetc%2fpasswd",
-            "/..%5c..%5cwindows",
-            "/a%00b",
-            "/%zz",
-            "/%c0%ae%c0%ae/x",
-        ] {
-            assert_eq!(safe_path(bad), None, "{bad} must be refused");
-        }
-    }
 
     #[test]
     fn content_types() {
