@@ -84,9 +84,7 @@ pub struct OutboxConfig {
 impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
-            retry: [1, 4, 16, 64]
-                .map(std::time::Duration::from_secs)
-                .to_vec(),
+            retry: [1, 4, 16, 64].map(std::time::Duration::from_secs).to_vec(),
             jitter: 0.2,
             concurrency: 16,
             per_sink_concurrency: 4,
@@ -396,7 +394,10 @@ impl Manifest {
         let names: Vec<&str> = self.forwarding_sinks().iter().map(|(n, _)| *n).collect();
         for (i, route) in self.routes.iter().enumerate() {
             if route.sinks.is_empty() {
-                return err(format!("routes[{i}].sinks"), "name at least one sink".into());
+                return err(
+                    format!("routes[{i}].sinks"),
+                    "name at least one sink".into(),
+                );
             }
             for (j, s) in route.sinks.iter().enumerate() {
                 if !names.contains(&s.as_str()) {
@@ -645,27 +646,45 @@ mod tests {
         )
         .unwrap();
         let names: Vec<&str> = m.forwarding_sinks().iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["sink", "alert", "app", "audit"], "the single sink first");
+        assert_eq!(
+            names,
+            ["sink", "alert", "app", "audit"],
+            "the single sink first"
+        );
         match &m.sink {
-            Some(SinkConfig::Proxy { timeout, resign, .. }) => {
+            Some(SinkConfig::Proxy {
+                timeout, resign, ..
+            }) => {
                 assert_eq!(*timeout, Some(std::time::Duration::from_millis(500)));
                 assert_eq!(resign.as_ref().unwrap().secret_env, "LOCAL_GH");
             }
             other => panic!("want a proxy sink, got {other:?}"),
         }
-        assert_eq!(m.outbox.retry, [50, 1000].map(std::time::Duration::from_millis));
+        assert_eq!(
+            m.outbox.retry,
+            [50, 1000].map(std::time::Duration::from_millis)
+        );
         assert_eq!(m.routes[0].importance, Some(Importance::High));
 
         for (json, path) in [
             (r#"{"routes": [{"sinks": ["nope"]}]}"#, "routes[0].sinks[0]"),
-            (r#"{"sinks": {"Bad": {"type": "file", "path": "x"}}}"#, "sinks.Bad"),
+            (
+                r#"{"sinks": {"Bad": {"type": "file", "path": "x"}}}"#,
+                "sinks.Bad",
+            ),
             (r#"{"sinks": {"o": {"type": "stdout"}}}"#, "sinks.o.type"),
             (r#"{"outbox": {"retry": ["1 sec"]}}"#, "outbox.retry"),
             (r#"{"outbox": {"jitter": 2}}"#, "outbox.jitter"),
-            (r#"{"sinks": {"a": {"type": "proxy", "target": "x", "secret": "s"}}}"#, "sinks.a"),
+            (
+                r#"{"sinks": {"a": {"type": "proxy", "target": "x", "secret": "s"}}}"#,
+                "sinks.a",
+            ),
         ] {
             let e = Manifest::from_json(json.as_bytes()).unwrap_err();
-            assert!(e.path.starts_with(path), "want path {path}, got {e} for {json}");
+            assert!(
+                e.path.starts_with(path),
+                "want path {path}, got {e} for {json}"
+            );
         }
     }
 

@@ -13,8 +13,8 @@ pub mod bus;
 pub mod config;
 mod http;
 mod ingest;
-pub mod samples;
 pub mod outbox;
+pub mod samples;
 mod writer;
 
 use std::net::SocketAddr;

@@ -108,7 +108,9 @@ impl Outbox {
                 SinkConfig::Proxy {
                     resign: Some(r), ..
                 } => {
-                    let value = config.env_var(&r.secret_env).filter(|v| !v.trim().is_empty());
+                    let value = config
+                        .env_var(&r.secret_env)
+                        .filter(|v| !v.trim().is_empty());
                     let value = value.with_context(|| {
                         format!(
                             "sink {name:?} re-signs with the secret in ${}, which is not set",
@@ -136,7 +138,11 @@ impl Outbox {
         }
         let o = &m.outbox;
         let schedule = Schedule::new(o.retry.clone(), o.jitter).context("outbox.jitter")?;
-        let routed = m.routes.iter().flat_map(|r| r.sinks.iter().cloned()).collect();
+        let routed = m
+            .routes
+            .iter()
+            .flat_map(|r| r.sinks.iter().cloned())
+            .collect();
         let outbox = Outbox(Arc::new(Inner {
             store,
             sinks,
@@ -189,7 +195,8 @@ impl Outbox {
             data: &ev.data,
             changed_files: &[],
         };
-        let at_least = |min: Option<kitedesk_core::Importance>| min.is_none_or(|m| ev.importance >= m);
+        let at_least =
+            |min: Option<kitedesk_core::Importance>| min.is_none_or(|m| ev.importance >= m);
         self.0
             .sinks
             .iter()
@@ -197,7 +204,9 @@ impl Outbox {
             .filter(|s| {
                 !self.0.routed.contains(&s.name)
                     || self.0.routes.iter().any(|r| {
-                        r.sinks.contains(&s.name) && at_least(r.importance) && r.rule.matches(&facts)
+                        r.sinks.contains(&s.name)
+                            && at_least(r.importance)
+                            && r.rule.matches(&facts)
                     })
             })
             .collect()
@@ -269,7 +278,9 @@ impl Outbox {
             }
             let now = Utc::now();
             let wait = match self.0.store.next_due().await {
-                Ok(Some(t)) if t > now => (t - now).to_std().unwrap_or(SAFETY_TICK).min(SAFETY_TICK),
+                Ok(Some(t)) if t > now => {
+                    (t - now).to_std().unwrap_or(SAFETY_TICK).min(SAFETY_TICK)
+                }
                 _ => SAFETY_TICK,
             };
             tokio::select! {
@@ -337,7 +348,10 @@ impl Outbox {
     }
 
     /// Run one attempt of a claimed delivery and settle it.
-    async fn attempt(&self, d: DeliveryRecord) -> Result<DeliveryRecord, kitedesk_store::StoreError> {
+    async fn attempt(
+        &self,
+        d: DeliveryRecord,
+    ) -> Result<DeliveryRecord, kitedesk_store::StoreError> {
         let started = Utc::now();
         let sink = match self.resolve(&d) {
             Ok(sink) => sink,
@@ -347,17 +361,25 @@ impl Outbox {
             Ok(Some(found)) => found,
             Ok(None) => {
                 return self
-                    .give_up(&d, started, "event_gone", "the event is no longer in the history".into())
+                    .give_up(
+                        &d,
+                        started,
+                        "event_gone",
+                        "the event is no longer in the history".into(),
+                    )
                     .await;
             }
             Err(e @ kitedesk_store::StoreError::Corrupt { .. }) => {
-                return self.give_up(&d, started, "event_unreadable", e.to_string()).await;
+                return self
+                    .give_up(&d, started, "event_unreadable", e.to_string())
+                    .await;
             }
             Err(e) => {
                 // A passing database problem: an attempt that never left,
                 // retried on the schedule like any other failure.
                 let settle = self.decide(&d, &SinkAttempt::not_sent(Failure::Io(e.to_string())));
-                let mut record = attempt_record(started, &SinkAttempt::not_sent(Failure::Io(e.to_string())));
+                let mut record =
+                    attempt_record(started, &SinkAttempt::not_sent(Failure::Io(e.to_string())));
                 record.error_code = Some("history_read".into());
                 return self.settle(&d, &record, settle).await;
             }
@@ -378,7 +400,12 @@ impl Outbox {
         record: &AttemptRecord,
         settle: Settle,
     ) -> Result<DeliveryRecord, kitedesk_store::StoreError> {
-        match self.0.store.settle(d.id, record, settle, Utc::now()).await? {
+        match self
+            .0
+            .store
+            .settle(d.id, record, settle, Utc::now())
+            .await?
+        {
             Some(settled) => Ok(settled),
             None => Err(kitedesk_store::StoreError::Corrupt {
                 id: d.id,
@@ -479,7 +506,9 @@ fn attempt_record(started: DateTime<Utc>, a: &SinkAttempt) -> AttemptRecord {
         ok: a.is_delivered(),
         error_code: a.failure().map(|f| f.code().to_string()),
         error: a.failure().map(|f| f.to_string()),
-        response_body: body.map(|b| b.to_text_lossy().into_owned()).unwrap_or_default(),
+        response_body: body
+            .map(|b| b.to_text_lossy().into_owned())
+            .unwrap_or_default(),
         stderr: a.stderr.as_ref().map(|s| s.to_text_lossy().into_owned()),
     }
 }
@@ -685,11 +714,16 @@ fn delivery_not_found(id: i64) -> ApiError {
 }
 
 /// The `filter` object as `/api/events` query parameters.
-fn filter_params(filter: &BTreeMap<String, serde_json::Value>) -> Result<Vec<(String, String)>, ApiError> {
+fn filter_params(
+    filter: &BTreeMap<String, serde_json::Value>,
+) -> Result<Vec<(String, String)>, ApiError> {
     let mut out = Vec::new();
     for (k, v) in filter {
         if matches!(k.as_str(), "cursor" | "before" | "after" | "limit") {
-            return Err(bad("invalid_query", format!("filter.{k}: not a filter key")));
+            return Err(bad(
+                "invalid_query",
+                format!("filter.{k}: not a filter key"),
+            ));
         }
         match v {
             serde_json::Value::Null => {}
@@ -700,12 +734,20 @@ fn filter_params(filter: &BTreeMap<String, serde_json::Value>) -> Result<Vec<(St
                 for item in items {
                     match item {
                         serde_json::Value::String(s) => out.push((k.clone(), s.clone())),
-                        _ => return Err(bad("invalid_query", format!("filter.{k}: expected strings"))),
+                        _ => {
+                            return Err(bad(
+                                "invalid_query",
+                                format!("filter.{k}: expected strings"),
+                            ));
+                        }
                     }
                 }
             }
             serde_json::Value::Object(_) => {
-                return Err(bad("invalid_query", format!("filter.{k}: expected a string")));
+                return Err(bad(
+                    "invalid_query",
+                    format!("filter.{k}: expected a string"),
+                ));
             }
         }
     }
@@ -754,7 +796,13 @@ impl Api {
                 let s = outbox.sink(sink).ok_or_else(|| {
                     ApiError::not_found("unknown_sink", format!("no sink named {sink:?}"))
                 })?;
-                (s.name.clone(), s.sink.kind().as_str(), s.sink.target(), None, None)
+                (
+                    s.name.clone(),
+                    s.sink.kind().as_str(),
+                    s.sink.target(),
+                    None,
+                    None,
+                )
             }
             ForwardTarget::Url {
                 url,
@@ -765,7 +813,10 @@ impl Api {
                     scheme: r.scheme,
                     secret: Secret::new(r.secret.0.clone()),
                 });
-                if resign.as_ref().is_some_and(|r| r.secret.expose().is_empty()) {
+                if resign
+                    .as_ref()
+                    .is_some_and(|r| r.secret.expose().is_empty())
+                {
                     return Err(bad("invalid_target", "the re-signing secret is empty"));
                 }
                 let mut c = HttpSinkConfig::new(url.clone());
@@ -777,7 +828,13 @@ impl Api {
                     resign_scheme: resign.as_ref().map(|r| r.scheme),
                 };
                 let spec = serde_json::to_string(&spec).map_err(|e| ApiError::internal(&e))?;
-                (FORWARD_SINK.to_string(), "http", url.clone(), Some(spec), resign)
+                (
+                    FORWARD_SINK.to_string(),
+                    "http",
+                    url.clone(),
+                    Some(spec),
+                    resign,
+                )
             }
         };
         let ids = self.forward_ids(&req).await?;
@@ -831,10 +888,7 @@ impl Api {
     async fn forward_ids(&self, req: &ForwardRequest) -> Result<Vec<(i64, String)>, ApiError> {
         let store = self.store();
         match (&req.event_ids, &req.filter) {
-            (Some(_), Some(_)) => Err(bad(
-                "invalid_request",
-                "give event_ids or filter, not both",
-            )),
+            (Some(_), Some(_)) => Err(bad("invalid_request", "give event_ids or filter, not both")),
             (None, None) => Err(bad("invalid_request", "give event_ids or filter")),
             (Some(ids), None) => {
                 if ids.len() > MAX_FORWARD {
@@ -879,7 +933,10 @@ impl Api {
     }
 
     /// `status`, `sink`, `event_id`, `cursor`, `limit`.
-    pub async fn list_deliveries(&self, params: &[(String, String)]) -> Result<DeliveryPage, ApiError> {
+    pub async fn list_deliveries(
+        &self,
+        params: &[(String, String)],
+    ) -> Result<DeliveryPage, ApiError> {
         let mut q = DeliveryQuery::default();
         let param = |k: &str, p: &str| bad("invalid_query", format!("parameter {k}: {p}"));
         for (k, v) in params {
@@ -891,14 +948,25 @@ impl Api {
                     })?)
                 }
                 "sink" => q.sink = Some(v.to_string()).filter(|s| !s.is_empty()),
-                "event_id" => q.event_id = Some(v.parse().map_err(|_| param(k, "expected a local event id"))?),
+                "event_id" => {
+                    q.event_id = Some(
+                        v.parse()
+                            .map_err(|_| param(k, "expected a local event id"))?,
+                    )
+                }
                 "cursor" | "before" => {
-                    q.before = Some(v.parse().map_err(|_| param(k, "expected a cursor from next_cursor"))?)
+                    q.before = Some(
+                        v.parse()
+                            .map_err(|_| param(k, "expected a cursor from next_cursor"))?,
+                    )
                 }
                 "limit" => {
                     let n: u32 = v.parse().map_err(|_| param(k, "expected a number"))?;
                     if n == 0 || n > kitedesk_store::MAX_LIMIT {
-                        return Err(param(k, &format!("must be between 1 and {}", kitedesk_store::MAX_LIMIT)));
+                        return Err(param(
+                            k,
+                            &format!("must be between 1 and {}", kitedesk_store::MAX_LIMIT),
+                        ));
                     }
                     q.limit = Some(n);
                 }
@@ -930,7 +998,11 @@ impl Api {
         let not_found = || ApiError::not_found("event_not_found", format!("no event {id:?}"));
         let local = match id.parse::<i64>() {
             Ok(n) => n,
-            Err(_) => self.store().find_by_ce_id(id).await?.ok_or_else(not_found)?,
+            Err(_) => self
+                .store()
+                .find_by_ce_id(id)
+                .await?
+                .ok_or_else(not_found)?,
         };
         self.store().get(local).await?.ok_or_else(not_found)?;
         let mut out = Vec::new();
@@ -973,7 +1045,10 @@ impl Api {
     }
 
     /// Send every delivery in a status (default: dead) again now.
-    pub async fn retry_deliveries(&self, req: RetryAllRequest) -> Result<RetryAllResponse, ApiError> {
+    pub async fn retry_deliveries(
+        &self,
+        req: RetryAllRequest,
+    ) -> Result<RetryAllResponse, ApiError> {
         let status = match req.status.as_deref().unwrap_or("dead") {
             "dead" => DeliveryStatus::Dead,
             "pending" => DeliveryStatus::Pending,

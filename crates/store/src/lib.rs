@@ -25,8 +25,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
 pub use outbox::{
-    AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin, RetryOutcome,
-    Settle,
+    AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin,
+    RetryOutcome, Settle,
 };
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 

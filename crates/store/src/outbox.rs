@@ -216,9 +216,7 @@ fn row_to_delivery(r: &SqliteRow) -> Result<DeliveryRecord, StoreError> {
             .ok_or_else(|| corrupt(id, format!("delivery status {status:?}")))?,
         attempts: r.try_get::<i64, _>("attempts")? as u32,
         round_start: r.try_get::<i64, _>("round_start")? as u32,
-        next_attempt: r
-            .try_get::<Option<i64>, _>("next_attempt_ms")?
-            .map(from_ms),
+        next_attempt: r.try_get::<Option<i64>, _>("next_attempt_ms")?.map(from_ms),
         created: from_ms(r.try_get("created_ms")?),
         updated: from_ms(r.try_get("updated_ms")?),
         last,
@@ -604,10 +602,7 @@ impl Store {
     }
 
     /// How many deliveries are in `status`.
-    pub async fn count_deliveries(
-        &self,
-        status: DeliveryStatus,
-    ) -> Result<i64, StoreError> {
+    pub async fn count_deliveries(&self, status: DeliveryStatus) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = ?")
                 .bind(status.as_str())

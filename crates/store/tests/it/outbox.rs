@@ -124,7 +124,12 @@ async fn claim_settle_and_nothing_after_delivered() {
     );
     let claimed = store.claim_due("a", later, 10).await.unwrap();
     let d = store
-        .settle(claimed[0].id, &attempt(true, Some(200)), Settle::Delivered, later)
+        .settle(
+            claimed[0].id,
+            &attempt(true, Some(200)),
+            Settle::Delivered,
+            later,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -179,7 +184,10 @@ async fn dead_letters_retry_with_a_fresh_schedule_and_pages() {
             .await
             .unwrap();
     }
-    assert_eq!(store.count_deliveries(DeliveryStatus::Dead).await.unwrap(), 3);
+    assert_eq!(
+        store.count_deliveries(DeliveryStatus::Dead).await.unwrap(),
+        3
+    );
     let (dead, next) = store
         .list_deliveries(&DeliveryQuery {
             status: Some(DeliveryStatus::Dead),
@@ -209,8 +217,14 @@ async fn dead_letters_retry_with_a_fresh_schedule_and_pages() {
         }
         other => panic!("want Retried, got {other:?}"),
     }
-    assert_eq!(store.retry_all(DeliveryStatus::Dead, now()).await.unwrap(), 2);
-    assert_eq!(store.count_deliveries(DeliveryStatus::Dead).await.unwrap(), 0);
+    assert_eq!(
+        store.retry_all(DeliveryStatus::Dead, now()).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.count_deliveries(DeliveryStatus::Dead).await.unwrap(),
+        0
+    );
     assert_eq!(
         store.retry_delivery(9999, now()).await.unwrap(),
         RetryOutcome::NotFound
