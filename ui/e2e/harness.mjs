@@ -30,51 +30,65 @@ export async function startDaemon({ dataDir, env = {}, manifest, timeoutMs = 30_
     env = { ...env, KITEDESK_MANIFEST: path };
   }
   const bin = kitedeskBin();
-  const child = spawn(bin, ['serve', '--data-dir', dir, '--listen', '127.0.0.1:0'], {
-    env: cleanEnv({ KITEDESK_LOG: 'warn', ...env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const ready = new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`kitedesk serve did not start in ${timeoutMs} ms\n${out}\n${err}`)), timeoutMs);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /UI:\s+(http:\/\/[^/\s]+)\/\?token=(\S+)/.exec(out);
-      if (m) {
+  const launch = async (listen) => {
+    const child = spawn(bin, ['serve', '--data-dir', dir, '--listen', listen], {
+      env: cleanEnv({ KITEDESK_LOG: 'warn', ...env }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const ready = new Promise((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`kitedesk serve did not start in ${timeoutMs} ms\n${out}\n${err}`)), timeoutMs);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /UI:\s+(http:\/\/[^/\s]+)\/\?token=(\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          res({ base: m[1], token: m[2] });
+        }
+      });
+      child.on('exit', (code) => {
         clearTimeout(timer);
-        res({ base: m[1], token: m[2] });
-      }
+        rej(new Error(`kitedesk serve exited with ${code}\n${out}\n${err}`));
+      });
     });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`kitedesk serve exited with ${code}\n${out}\n${err}`));
-    });
-  });
-  const { base, token } = await ready;
-  const index = await (await fetch(base + '/')).text();
-  if (!index.includes('/assets/')) {
-    child.kill('SIGTERM');
-    throw new Error(`${bin} does not serve the built UI (it was compiled before ui/dist existed, or it is another build): run make ui, then cargo build`);
-  }
+    const { base, token } = await ready;
+    const index = await (await fetch(base + '/')).text();
+    if (!index.includes('/assets/')) {
+      child.kill('SIGTERM');
+      throw new Error(`${bin} does not serve the built UI (it was compiled before ui/dist existed, or it is another build): run make ui, then cargo build`);
+    }
+    return { child, base, token };
+  };
+  const stopChild = async (child) => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+  let { child, base, token } = await launch('127.0.0.1:0');
   return {
     base,
     token,
     dir,
     env,
-    child,
+    get child() {
+      return child;
+    },
+    /** Stop and start again on the same address and data dir (the UI page stays open). */
+    async restart() {
+      await stopChild(child);
+      ({ child } = await launch(base.replace('http://', '')));
+    },
     async api(path, init = {}) {
       const r = await fetch(base + path, { ...init, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...(init.headers ?? {}) } });
       const text = await r.text();
       return { status: r.status, json: text ? JSON.parse(text) : null };
     },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopChild(child);
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };

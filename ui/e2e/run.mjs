@@ -199,6 +199,15 @@ const tests = [
     assert(crit >= sent.failed.length + 1, `critical count (${crit}) includes the failed payments and the SLA breach`);
   }],
 
+  ['the live feed reconnects after the daemon restarts', async () => {
+    await page.goto(`${daemon.base}/`);
+    await page.locator('.live-live').waitFor({ timeout: WAIT });
+    await daemon.restart();
+    const id = await sendTest(daemon, 'paperclip');
+    await page.locator(`[data-id="${id}"]`).waitFor({ timeout: 2 * WAIT });
+    assertEq(await page.locator('.live-live').count(), 1, 'the feed says live again');
+  }],
+
   ...outboxTests({ daemon, browser, ctx, page, sent, waitRows, WAIT }),
 
   ['no uncaught errors in the page', async () => {
