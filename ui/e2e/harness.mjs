@@ -35,6 +35,10 @@ export async function startDaemon({ dataDir, env = {}, manifest, timeoutMs = 30_
       env: cleanEnv({ KITEDESK_LOG: 'warn', ...env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Never leave a daemon behind, even if the runner dies (e.g. its output pipe closes).
+    const orphanGuard = () => child.exitCode === null && child.kill('SIGTERM');
+    process.once('exit', orphanGuard);
+    child.once('exit', () => process.off('exit', orphanGuard));
     let out = '';
     let err = '';
     child.stderr.on('data', (d) => (err += d));
