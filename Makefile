@@ -4,7 +4,7 @@
 CARGO ?= cargo
 SETUP_STAMP := target/.setup-done
 
-.PHONY: run test lint build bench fuzz setup clean
+.PHONY: run test lint build bench fuzz setup clean ui ui-test
 
 # Re-run setup only when the script changes.
 $(SETUP_STAMP): scripts/setup.sh
@@ -13,22 +13,44 @@ $(SETUP_STAMP): scripts/setup.sh
 
 setup: $(SETUP_STAMP)
 
+# The web UI: npm ci when node_modules is missing or older than the lock
+# file, then vite build into ui/dist, which the daemon embeds at compile
+# time (crates/daemon/build.rs). Rebuilt only when a UI source changes, so
+# the daemon is not recompiled for nothing.
+UI_DEPS := ui/node_modules/.package-lock.json
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/package-lock.json
+$(UI_DEPS): ui/package-lock.json ui/package.json
+	cd ui && npm ci --no-audit --no-fund
+	@touch $@
+ui/dist/index.html: $(UI_DEPS) $(UI_SOURCES)
+	cd ui && npm run build
+
+## ui: build the web UI (ui/dist).
+ui: $(SETUP_STAMP) ui/dist/index.html
+
+## ui-test: the UI's unit tests (vitest) and end-to-end tests (Chromium against kitedesk serve).
+ui-test: ui
+	$(CARGO) build --workspace --bins
+	cd ui && npm test
+	cd ui && npm run e2e
+
 ## run: build (release) and start Kite Desk on the embedded default configuration.
-run: $(SETUP_STAMP)
+run: $(SETUP_STAMP) ui
 	$(CARGO) build --release --workspace --bins
 	./target/release/kitedesk serve
 
 ## test: lint, then every test, including the ones that start real components.
-test: $(SETUP_STAMP) lint
+test: $(SETUP_STAMP) ui lint
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(MAKE) ui-test
 
 ## lint: formatting and clippy with warnings as errors.
 lint: $(SETUP_STAMP)
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-build: $(SETUP_STAMP)
+build: $(SETUP_STAMP) ui
 	$(CARGO) build --workspace --bins
 
 ## bench: the benchmarks in bench/ (not part of test); results in bench/RESULTS.md.

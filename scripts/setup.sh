@@ -41,6 +41,12 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is missing. Install Rust 1.90 or newer (https://rustup.rs), then run make again." >&2
     exit 1
 fi
+# The web UI (ui/) builds with Vite 8, which needs Node 20.19 or newer.
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+if [ "${node_major:-0}" -lt 20 ]; then
+    echo "setup: Node.js 20 or newer (with npm) is needed for the web UI (https://nodejs.org)." >&2
+    exit 1
+fi
 rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
 if [ "${rust_minor:-0}" -lt 90 ]; then
     echo "setup: Rust $(rustc --version) is too old; Kite Desk needs 1.90 or newer." >&2

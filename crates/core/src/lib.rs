@@ -22,6 +22,7 @@ pub mod importance;
 pub mod ingest;
 pub mod manifest;
 pub mod providers;
+pub mod static_path;
 pub mod verify;
 
 pub use event::{Importance, KiteEvent, Verification};

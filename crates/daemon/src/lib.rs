@@ -16,6 +16,7 @@ mod ingest;
 pub mod links;
 pub mod outbox;
 mod secrets;
+pub mod samples;
 mod writer;
 
 use std::net::SocketAddr;

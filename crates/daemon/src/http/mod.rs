@@ -12,6 +12,7 @@ mod outbox;
 mod query;
 mod secrets;
 mod stream;
+mod ui;
 
 pub use query::event_query as event_query_from_params;
 
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 
@@ -48,6 +49,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/health", get(health))
         .route("/stream", get(stream::sse))
         .merge(secrets::routes())
+        .merge(ui::api_routes())
         .merge(outbox::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
@@ -60,8 +62,8 @@ pub(crate) fn router(api: Api) -> Router {
             "/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/", get(index))
         .nest("/api", authed)
+        .fallback(ui::fallback)
         .with_state(api)
 }
 
@@ -90,18 +92,4 @@ async fn volume(
 
 async fn health(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(api.health().await?))
-}
-
-/// A landing page until the web UI lands: where to send webhooks and how to
-/// read them. It shows no event data, so it needs no token.
-async fn index(State(api): State<Api>) -> Html<String> {
-    let base = api.hook_base();
-    Html(format!(
-        "<!doctype html><meta charset=utf-8><title>Kite Desk</title>\
-         <style>body{{font:15px system-ui;max-width:44rem;margin:3rem auto;padding:0 1rem}}code,pre{{background:#f4f4f4;padding:.1rem .3rem}}</style>\
-         <h1>Kite Desk is running</h1>\
-         <p>Send webhooks to <code>{base}/&lt;source&gt;</code>, e.g. <code>{base}/github</code>.</p>\
-         <p>Try it: <code>kitedesk send-test github</code>, then <code>kitedesk events list</code>.</p>\
-         <p>The JSON API is under <code>/api</code> and needs the API token as <code>Authorization: Bearer …</code>.</p>"
-    ))
 }

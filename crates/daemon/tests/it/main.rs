@@ -12,3 +12,4 @@ mod ingress;
 mod outbox;
 mod secrets;
 mod stream;
+mod ui;
