@@ -6,8 +6,9 @@
 
 mod client;
 mod events;
-mod relay_links;
 mod relay;
+mod relay_links;
+mod run_cmd;
 mod send_test;
 mod serve;
 mod stream_cmd;
@@ -65,6 +66,8 @@ enum Command {
     Relay(relay::RelayArgs),
     /// Stream events from a relay, one line each (the Kite CLI's `kite stream`).
     Stream(stream_cmd::StreamArgs),
+    /// Run a kite.json manifest against a relay: filters, enrichment, scoring, sinks.
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
             Command::SendTest(args) => send_test::run(args).await,
             Command::Relay(args) => relay::run(args).await,
             Command::Stream(args) => stream_cmd::run(args).await,
+            Command::Run(args) => run_cmd::run(args).await,
         }
     });
     match result {

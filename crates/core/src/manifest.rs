@@ -44,6 +44,21 @@ pub struct Manifest {
     /// Relays the daemon streams from (Kite protocol links), beside the
     /// local ingress.
     pub relays: Vec<RelayConfig>,
+    /// Named sinks for `routes` (`kitedesk run`), beside the single `sink`.
+    pub sinks: std::collections::BTreeMap<String, SinkConfig>,
+    /// Where matching events go: every route whose `match` fits sends the
+    /// event to its sinks; an event no route takes goes to `sink`.
+    pub routes: Vec<Route>,
+}
+
+/// `{"match": Rule, "sinks": ["name", …]}` (or `"sink": "name"`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(rename = "match", default)]
+    pub rule: MatchRule,
+    #[serde(default, alias = "sink", deserialize_with = "one_or_many")]
+    pub sinks: Vec<String>,
 }
 
 /// One relay link: `{"name", "url", "team", "tokenEnv", "scopes", "pingInterval"}`.
@@ -87,7 +102,11 @@ pub fn relay_ws_url(url: &str) -> Option<String> {
     } else {
         return None;
     };
-    Some(if ws.ends_with("/ws") { ws } else { format!("{ws}/ws") })
+    Some(if ws.ends_with("/ws") {
+        ws
+    } else {
+        format!("{ws}/ws")
+    })
 }
 
 /// A webhook source the local ingress accepts at `/hooks/{name}`.
@@ -329,20 +348,43 @@ impl Manifest {
             if r.name == "local" || self.relays[..i].iter().any(|o| o.name == r.name) {
                 return err(
                     format!("relays[{i}].name"),
-                    format!("duplicate link name {:?} (\"local\" is the ingress)", r.name),
+                    format!(
+                        "duplicate link name {:?} (\"local\" is the ingress)",
+                        r.name
+                    ),
                 );
             }
             if relay_ws_url(&r.url).is_none() {
                 return err(
                     format!("relays[{i}].url"),
-                    format!("{:?} must start with ws://, wss://, http:// or https://", r.url),
+                    format!(
+                        "{:?} must start with ws://, wss://, http:// or https://",
+                        r.url
+                    ),
                 );
             }
             if r.team.trim().is_empty() {
                 return err(format!("relays[{i}].team"), "must not be empty".into());
             }
             if r.ping_interval.is_some_and(|d| d.is_zero()) {
-                return err(format!("relays[{i}].pingInterval"), "must be positive".into());
+                return err(
+                    format!("relays[{i}].pingInterval"),
+                    "must be positive".into(),
+                );
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.sinks.is_empty() {
+                return err(
+                    format!("routes[{i}].sinks"),
+                    "name at least one sink".into(),
+                );
+            }
+            if let Some(missing) = r.sinks.iter().find(|n| !self.sinks.contains_key(*n)) {
+                return err(
+                    format!("routes[{i}].sinks"),
+                    format!("no sink named {missing:?} in `sinks`"),
+                );
             }
         }
         if self.ingress.max_body_bytes == 0 || self.ingress.max_body_bytes > MAX_BODY_LIMIT {
@@ -537,14 +579,29 @@ mod tests {
         .unwrap();
         assert_eq!(m.relays[0].token_env, DEFAULT_RELAY_TOKEN_ENV);
         assert_eq!(m.relays[1].team, "t2");
-        assert_eq!(relay_ws_url(&m.relays[0].url).unwrap(), "wss://relay.example/ws");
+        assert_eq!(
+            relay_ws_url(&m.relays[0].url).unwrap(),
+            "wss://relay.example/ws"
+        );
         assert_eq!(relay_ws_url("http://h:1/ws/").unwrap(), "ws://h:1/ws");
         assert_eq!(relay_ws_url("ftp://h"), None);
         for (json, path) in [
-            (r#"{"relays": [{"name": "a", "url": "ftp://x", "team": "t"}]}"#, "relays[0].url"),
-            (r#"{"relays": [{"name": "local", "url": "ws://x", "team": "t"}]}"#, "relays[0].name"),
-            (r#"{"relays": [{"name": "a", "url": "ws://x", "team": " "}]}"#, "relays[0].team"),
-            (r#"{"relays": [{"name": "a", "url": "ws://x"}]}"#, "relays[0]"),
+            (
+                r#"{"relays": [{"name": "a", "url": "ftp://x", "team": "t"}]}"#,
+                "relays[0].url",
+            ),
+            (
+                r#"{"relays": [{"name": "local", "url": "ws://x", "team": "t"}]}"#,
+                "relays[0].name",
+            ),
+            (
+                r#"{"relays": [{"name": "a", "url": "ws://x", "team": " "}]}"#,
+                "relays[0].team",
+            ),
+            (
+                r#"{"relays": [{"name": "a", "url": "ws://x"}]}"#,
+                "relays[0]",
+            ),
         ] {
             let e = Manifest::from_json(json.as_bytes()).unwrap_err();
             assert!(e.path.starts_with(path), "want {path}, got {e}");

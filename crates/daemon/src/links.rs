@@ -214,8 +214,9 @@ impl Api {
         }];
         if let Ok(r) = self.0.links.running.lock() {
             out.extend(
-                r.iter()
-                    .map(|l| Connection::relay(&l.name, l.handle.display_url(), &l.handle.status())),
+                r.iter().map(|l| {
+                    Connection::relay(&l.name, l.handle.display_url(), &l.handle.status())
+                }),
             );
         }
         out
@@ -315,7 +316,9 @@ async fn persist(api: Api, name: String, committer: Committer, mut saved: Option
         {
             match api.store().set_link_seq(&name, seq).await {
                 Ok(()) => saved = last,
-                Err(e) => tracing::warn!(link = %name, error = %e, "cannot record the link's last seq"),
+                Err(e) => {
+                    tracing::warn!(link = %name, error = %e, "cannot record the link's last seq")
+                }
             }
         }
     }
@@ -358,7 +361,8 @@ pub(crate) fn prepare(
     event.importance = score.importance;
     event.importance_reason = score.reason;
     if event.verification.reason == "no verification result from upstream" {
-        event.verification.reason = format!("relayed by team {team_id}; the relay sent no verification result");
+        event.verification.reason =
+            format!("relayed by team {team_id}; the relay sent no verification result");
     }
     let payload = match &event.data {
         serde_json::Value::String(s) => s.clone(),
@@ -407,7 +411,15 @@ mod tests {
         assert_eq!(new.event.source_name, "stripe");
         assert_eq!(new.event.summary, "payment failed");
         assert_eq!(new.payload, r#"{"id":"evt_1","object":"event"}"#);
-        let bad = prepare(&manifest, "t1", Incoming { seq: 1, event: serde_json::json!({"nope": 1}) }, Utc::now());
+        let bad = prepare(
+            &manifest,
+            "t1",
+            Incoming {
+                seq: 1,
+                event: serde_json::json!({"nope": 1}),
+            },
+            Utc::now(),
+        );
         assert!(bad.is_err());
     }
 }

@@ -297,9 +297,7 @@ impl Runner {
             let delay = if attention {
                 self.config.backoff.max
             } else {
-                self.config
-                    .backoff
-                    .delay(failures, rand::random::<f64>())
+                self.config.backoff.delay(failures, rand::random::<f64>())
             };
             failures = failures.saturating_add(1);
             let message = end.to_string();
@@ -376,7 +374,10 @@ impl Runner {
             // Before `connected`, frames we do not know are skipped (forward
             // compatibility, as the Kite CLI does).
             match serde_json::from_str::<ServerMessage>(text.as_str()) {
-                Ok(ServerMessage::Connected { last_seq, client_id }) => {
+                Ok(ServerMessage::Connected {
+                    last_seq,
+                    client_id,
+                }) => {
                     tracing::debug!(client_id, last_seq, "handshake complete");
                     self.relay_cursor = Some(last_seq);
                     return Ok((sink, stream, last_seq));
@@ -523,9 +524,8 @@ impl Runner {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 type WsSink = futures_util::stream::SplitSink<Ws, Message>;
 type WsStream = futures_util::stream::SplitStream<Ws>;
 
@@ -558,7 +558,10 @@ mod tests {
             display_url("wss://user:pw@relay.example/ws?token=x#f"),
             "wss://relay.example/ws"
         );
-        assert_eq!(display_url("ws://127.0.0.1:7700/ws"), "ws://127.0.0.1:7700/ws");
+        assert_eq!(
+            display_url("ws://127.0.0.1:7700/ws"),
+            "ws://127.0.0.1:7700/ws"
+        );
         assert_eq!(display_url("ws://h"), "ws://h");
     }
 

@@ -31,7 +31,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < end, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -128,7 +131,15 @@ fn serve(data_dir: &Path, relay_ws: &str, team: &str, relay_token: &str, extra: 
         .env_remove("KITEDESK_MANIFEST")
         .env_remove("KITEDESK_RELAY_URL")
         .env_remove("KITEDESK_RELAY_TEAM")
-        .args(["serve", "--listen", "127.0.0.1:0", "--relay", relay_ws, "--team", team])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--relay",
+            relay_ws,
+            "--team",
+            team,
+        ])
         .args(["--relay-reconnect-min", "50ms"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -188,7 +199,10 @@ struct Setup {
 
 async fn setup() -> Setup {
     let relay_dir = tempfile::tempdir().unwrap();
-    let team = admin::create_team(relay_dir.path(), "e2e").await.unwrap().id;
+    let team = admin::create_team(relay_dir.path(), "e2e")
+        .await
+        .unwrap()
+        .id;
     let hook_token = admin::create_token(relay_dir.path(), &team, TokenKind::Hook, &[])
         .await
         .unwrap();
@@ -251,7 +265,9 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
     const TOTAL: u32 = 10_000;
     let s = setup().await;
     let http = reqwest::Client::new();
-    let mut relay = Relay::start(relay_config(s.relay_dir.path())).await.unwrap();
+    let mut relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
     let proxy = Proxy::start(relay.addr).await;
     let ws = format!("ws://{}/ws", proxy.addr);
     let data = tempfile::tempdir().unwrap();
@@ -279,7 +295,9 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
     })
     .await;
     relay.shutdown().await;
-    relay = Relay::start(relay_config(s.relay_dir.path())).await.unwrap();
+    relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
     proxy.retarget(relay.addr);
 
     // 3. The connection is cut under the client's feet.
@@ -292,7 +310,11 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
 
     post(&http, &relay, &s, 7500..TOTAL).await;
     let last = relay.last_seq(&s.team).await.unwrap();
-    assert_eq!(last, u64::from(TOTAL), "the relay appended each webhook once");
+    assert_eq!(
+        last,
+        u64::from(TOTAL),
+        "the relay appended each webhook once"
+    );
     eventually("every event stored and acked", || async {
         let h = health(&http, &daemon).await?;
         let c = relay_conn(&h);
@@ -319,7 +341,9 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
             seqs.push(e.event.seq.unwrap());
         }
         match p.events.last() {
-            Some(e) if p.events.len() as u32 == kitedesk_store::MAX_LIMIT => page.after = Some(e.id),
+            Some(e) if p.events.len() as u32 == kitedesk_store::MAX_LIMIT => {
+                page.after = Some(e.id)
+            }
             _ => break,
         }
     }
@@ -340,9 +364,17 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
 async fn bad_token_is_reported_in_health() {
     let s = setup().await;
     let http = reqwest::Client::new();
-    let relay = Relay::start(relay_config(s.relay_dir.path())).await.unwrap();
+    let relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let daemon = serve(data.path(), &relay.ws_url(), &s.team, "kite_not_a_real_token", &[]);
+    let daemon = serve(
+        data.path(),
+        &relay.ws_url(),
+        &s.team,
+        "kite_not_a_real_token",
+        &[],
+    );
     let c = eventually("the link to be refused", || async {
         let c = relay_conn(&health(&http, &daemon).await?);
         (c["state"] == "offline").then_some(c)
@@ -426,14 +458,21 @@ async fn cursor_expired_shows_the_gap_in_health_and_the_live_feed() {
         let f = next_frame().await;
         if let Some(data) = f.strip_prefix("event: connection\ndata: ") {
             let c: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
-            assert_eq!((c["name"].as_str(), c["kind"].as_str()), (Some("relay"), Some("relay")));
+            assert_eq!(
+                (c["name"].as_str(), c["kind"].as_str()),
+                (Some("relay"), Some("relay"))
+            );
             frames.push(c["state"].as_str().unwrap().to_string());
             if frames.last().is_some_and(|s| s == "cursor_expired") && frames.len() >= 2 {
                 break frames.clone();
             }
         }
     };
-    assert_eq!(states.first().map(String::as_str), Some("reconnecting"), "{states:?}");
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("reconnecting"),
+        "{states:?}"
+    );
     drop(daemon);
     relay.shutdown().await;
 }
@@ -484,7 +523,9 @@ impl Streamer {
     }
 
     fn line(&self) -> String {
-        self.lines.recv_timeout(DEADLINE).expect("a line from kitedesk stream")
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("a line from kitedesk stream")
     }
 }
 
@@ -492,17 +533,37 @@ impl Streamer {
 async fn kitedesk_stream_prints_the_kite_cli_formats() {
     let s = setup().await;
     let http = reqwest::Client::new();
-    let relay = Relay::start(relay_config(s.relay_dir.path())).await.unwrap();
+    let relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
     let ws = relay.ws_url();
     let out_dir = tempfile::tempdir().unwrap();
     let out_file = out_dir.path().join("exec.ndjson");
     let pretty = Streamer::start(&ws, &s.team, &s.api_token, &[]);
     let compact = Streamer::start(&ws, &s.team, &s.api_token, &["--compact"]);
-    let json_high =
-        Streamer::start(&ws, &s.team, &s.api_token, &["--json", "--importance", "high"]);
-    let typed = Streamer::start(&ws, &s.team, &s.api_token, &["--event-type", "com.stripe.*"]);
-    let exec_cmd = format!("cat >> '{}'; echo >> '{}'", out_file.display(), out_file.display());
-    let exec = Streamer::start(&ws, &s.team, &s.api_token, &["--exec", &exec_cmd, "--source", "app"]);
+    let json_high = Streamer::start(
+        &ws,
+        &s.team,
+        &s.api_token,
+        &["--json", "--importance", "high"],
+    );
+    let typed = Streamer::start(
+        &ws,
+        &s.team,
+        &s.api_token,
+        &["--event-type", "com.stripe.*"],
+    );
+    let exec_cmd = format!(
+        "cat >> '{}'; echo >> '{}'",
+        out_file.display(),
+        out_file.display()
+    );
+    let exec = Streamer::start(
+        &ws,
+        &s.team,
+        &s.api_token,
+        &["--exec", &exec_cmd, "--source", "app"],
+    );
 
     post(&http, &relay, &s, 0..1).await;
     let stripe = serde_json::json!({
@@ -522,7 +583,10 @@ async fn kitedesk_stream_prints_the_kite_cli_formats() {
     let line = pretty.line();
     let (time, rest) = line.split_once(' ').unwrap();
     assert!(
-        time.len() == 10 && time.starts_with('[') && time.ends_with(']') && time.as_bytes()[3] == b':',
+        time.len() == 10
+            && time.starts_with('[')
+            && time.ends_with(']')
+            && time.as_bytes()[3] == b':',
         "{line}"
     );
     assert_eq!(rest, "#1 com.app.tick  tick 0");
@@ -538,9 +602,16 @@ async fn kitedesk_stream_prints_the_kite_cli_formats() {
 
     // Only the critical one (built-in: payment failure) passes --importance high.
     let j: serde_json::Value = serde_json::from_str(&json_high.line()).unwrap();
-    assert_eq!((j["id"].as_str(), j["specversion"].as_str()), (Some("evt_fail_1"), Some("1.0")));
+    assert_eq!(
+        (j["id"].as_str(), j["specversion"].as_str()),
+        (Some("evt_fail_1"), Some("1.0"))
+    );
 
-    assert!(typed.line().contains("com.stripe.payment_intent.payment_failed"));
+    assert!(
+        typed
+            .line()
+            .contains("com.stripe.payment_intent.payment_failed")
+    );
 
     // --exec got the app event's CloudEvent on stdin (and not the stripe one).
     let written = eventually("the exec output", || async {
@@ -552,5 +623,106 @@ async fn kitedesk_stream_prints_the_kite_cli_formats() {
     assert_eq!(ce["id"], "e2e-00000");
     assert_eq!(ce["data"], serde_json::json!({"i": 0}));
     drop((pretty, compact, json_high, typed, exec));
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kitedesk_run_filters_enriches_scores_and_routes_to_sinks() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.ndjson");
+    let alerts = dir.path().join("alerts.ndjson");
+    let manifest = dir.path().join("kite.json");
+    let enrich = dir.path().join("enrich.sh");
+    std::fs::write(
+        &enrich,
+        "#!/bin/sh\ncat >/dev/null\necho '{\"owner\": \"team-a\"}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "name": "e2e-run",
+            "filters": {"drop": [{"type": "com.app.noise"}]},
+            "enrichment": [{"match": {"source": "app"}, "run": format!("sh {}", enrich.display()), "timeout": "5s"}],
+            "scoring": {"rules": [{"match": {"type": "com.app.alarm"}, "importance": "critical", "reason": "alarm"}]},
+            "sink": {"type": "file", "path": all.display().to_string()},
+            "sinks": {"alerts": {"type": "exec", "command": format!("cat >> '{}'; echo >> '{}'", alerts.display(), alerts.display()), "importance": "high"}},
+            "routes": [{"match": {"type": "com.app.alarm"}, "sinks": ["alerts"]}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+        .env("KITEDESK_RELAY_TOKEN", &s.api_token)
+        .env("KITEDESK_LOG", "warn")
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .args(["--relay", &relay.ws_url(), "--team", &s.team])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in err.by_ref() {
+        if line.unwrap().starts_with("Connected") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in err {});
+    let url = relay.hook_url(&s.team, "app");
+    for (id, ty) in [
+        ("r1", "com.app.tick"),
+        ("r2", "com.app.noise"),
+        ("r3", "com.app.alarm"),
+    ] {
+        let body = serde_json::json!({"specversion": "1.0", "id": id, "source": "https://e2e.test/app", "type": ty, "data": {"id": id}});
+        let r = http
+            .post(&url)
+            .bearer_auth(&s.hook_token)
+            .header("content-type", "application/cloudevents+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let alert = eventually("the alarm at the routed exec sink", || async {
+        let t = std::fs::read_to_string(&alerts).ok()?;
+        (!t.trim().is_empty()).then_some(t)
+    })
+    .await;
+    let ce: serde_json::Value = serde_json::from_str(alert.lines().next().unwrap()).unwrap();
+    assert_eq!(ce["id"], "r3");
+    assert_eq!(ce["kiteimportance"], "critical");
+    assert_eq!(
+        ce["data"]["kite_enrichment"]["owner"], "team-a",
+        "enrichment reaches the sink"
+    );
+    let lines = eventually("the tick at the default file sink", || async {
+        let t = std::fs::read_to_string(&all).ok()?;
+        (!t.trim().is_empty()).then_some(t)
+    })
+    .await;
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["r1".to_string()],
+        "noise dropped, alarm routed elsewhere"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
     relay.shutdown().await;
 }

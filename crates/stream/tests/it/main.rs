@@ -182,7 +182,10 @@ async fn cursor_expired_is_surfaced_with_the_gap() {
         .unwrap();
     assert_eq!(ev.seq, 50);
     link.committer().commit(50);
-    assert!(matches!(recv(&mut ws).await, ClientMessage::Ack { seq: 50 }));
+    assert!(matches!(
+        recv(&mut ws).await,
+        ClientMessage::Ack { seq: 50 }
+    ));
     link.shutdown().await;
 }
 
@@ -292,7 +295,10 @@ async fn slow_consumer_cut_reconnects_and_redelivery_is_acked_again() {
     let again = events.recv().await.unwrap();
     assert_eq!(again.seq, 2);
     link.committer().commit(2);
-    assert!(matches!(recv(&mut ws2).await, ClientMessage::Ack { seq: 2 }));
+    assert!(matches!(
+        recv(&mut ws2).await,
+        ClientMessage::Ack { seq: 2 }
+    ));
     link.shutdown().await;
 }
 
@@ -324,7 +330,9 @@ async fn unknown_and_garbage_frames_are_skipped() {
         },
     )
     .await;
-    ws.send(Message::text("{\"type\":\"event\"}")).await.unwrap();
+    ws.send(Message::text("{\"type\":\"event\"}"))
+        .await
+        .unwrap();
     send(&mut ws, &event(7)).await;
     let ev = tokio::time::timeout(DEADLINE, events.recv())
         .await
