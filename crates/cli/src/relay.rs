@@ -200,10 +200,28 @@ async fn serve(data_dir: PathBuf, args: RunArgs) -> anyhow::Result<()> {
     std::io::stdout()
         .flush()
         .context("cannot write to stdout")?;
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
+    stop_signal().await?;
     eprintln!("shutting down…");
     relay.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (service managers, `kill`): both shut down gracefully.
+async fn stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("cannot wait for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot wait for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")
+    }
 }

@@ -294,8 +294,11 @@ pub fn default_data_dir() -> PathBuf {
 pub(crate) struct TokenCache {
     pools: Pools,
     ttl: Duration,
-    cache: Mutex<HashMap<Vec<u8>, (Instant, Option<TokenInfo>)>>,
+    /// sha256 of a token → when it was looked up, and what was found.
+    cache: Mutex<HashMap<Vec<u8>, Cached>>,
 }
+
+type Cached = (Instant, Option<TokenInfo>);
 
 /// Cached entries at most; a flood of random tokens cannot grow it further.
 const CACHE_MAX: usize = 10_000;

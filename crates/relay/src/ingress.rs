@@ -261,7 +261,10 @@ async fn handle(
         IngestError::Normalize(_) => HttpError::bad_request(e.code(), e.to_string()),
     })?;
     let ev = prepared.event;
-    let json = ev.to_json().map_err(|e| HttpError::internal(&e))?;
+    let json = ev
+        .to_cloudevent()
+        .map_err(|e| HttpError::internal(&e))
+        .and_then(|ce| serde_json::to_string(&ce).map_err(|e| HttpError::internal(&e)))?;
     let appended = app
         .log
         .append(Append {
@@ -271,7 +274,7 @@ async fn handle(
             source_name: ev.source_name.clone(),
             ce_type: ev.ty.clone(),
             received: now,
-            event_json: json.to_string(),
+            event_json: json,
         })
         .await
         .map_err(|e| {

@@ -584,11 +584,11 @@ async fn commit(
         // Already logged: one lookup per chunk of (source, id) pairs.
         let mut existing: HashMap<(&str, &str), u64> = HashMap::new();
         for chunk in idx.chunks(LOOKUP_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "SELECT ce_source, ce_id, seq FROM events WHERE team_id = ",
-            );
-            q.push_bind(team);
-            q.push(" AND (ce_source, ce_id) IN (VALUES ");
+            // Join from the VALUES list (CROSS JOIN fixes that order), so
+            // each pair is one lookup in events_dedup; `(a, b) IN (VALUES …)`
+            // would scan the whole team.
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT e.ce_source, e.ce_id, e.seq FROM (VALUES ");
             let mut sep = q.separated(", ");
             for &i in chunk {
                 sep.push("(");
@@ -597,7 +597,9 @@ async fn commit(
                 sep.push_bind_unseparated(events[i].ce_id.as_str());
                 sep.push_unseparated(")");
             }
-            q.push(")");
+            q.push(") AS v CROSS JOIN events e ON e.team_id = ");
+            q.push_bind(team);
+            q.push(" AND e.ce_source = v.column1 AND e.ce_id = v.column2");
             for row in q.build().fetch_all(&mut *tx).await? {
                 let (s, id): (String, String) = (row.get("ce_source"), row.get("ce_id"));
                 let seq = to_u64(row.get("seq"));

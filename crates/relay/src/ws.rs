@@ -258,10 +258,6 @@ enum End {
     With(Vec<Message>),
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the session's state, handed over once from the handshake"
-)]
 async fn run(
     app: App,
     c: Connected,
@@ -387,12 +383,12 @@ async fn run(
                     Ok(ClientMessage::Connect { .. }) => {
                         let _ = out.try_send(text(frames::error_frame(ERR_INVALID_MESSAGE, "already connected")));
                     }
-                    Ok(ClientMessage::Request { id, method, .. }) => {
-                        let resp = frames::server_frame(&ServerMessage::Response {
-                            id,
-                            ok: false,
-                            payload: serde_json::json!({"error": format!("method {method:?} is not supported by this relay")}),
-                        });
+                    Ok(ClientMessage::Request { id, method, params }) => {
+                        let (ok, payload) = match rpc(&app, &c, &method, &params).await {
+                            Ok(p) => (true, p),
+                            Err(e) => (false, serde_json::json!({"error": e})),
+                        };
+                        let resp = frames::server_frame(&ServerMessage::Response { id, ok, payload });
                         let _ = out.try_send(text(resp));
                     }
                     Err(e) => {
@@ -441,4 +437,56 @@ async fn run(
         tracing::warn!(error = %e, "cannot save a client cursor");
     }
     tracing::debug!(team = %c.team, client = %c.client_id, acked, "WebSocket client gone");
+}
+
+/// The read-only RPC methods the Kite CLI's `logs` and `status` use.
+/// Management (`hooks.*`, `keys.*`) is `kitedesk relay teams|tokens` on the
+/// relay host instead.
+async fn rpc(
+    app: &App,
+    c: &Connected,
+    method: &str,
+    params: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let log_err = |e: crate::log::LogError| {
+        tracing::error!(error = %e, "RPC cannot read the log");
+        "the relay cannot read its log".to_string()
+    };
+    match method {
+        "events.recent" => {
+            let limit = params
+                .get("limit")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(100)
+                .clamp(1, 1000);
+            let bounds = app.log.bounds(&c.team).await.map_err(log_err)?;
+            let from = bounds.last.saturating_sub(limit - 1).max(1);
+            let entries = app
+                .log
+                .read_from(&c.team, from, limit as usize)
+                .await
+                .map_err(log_err)?;
+            let events: Vec<serde_json::Value> = entries
+                .iter()
+                .rev()
+                .filter_map(|e| {
+                    let event: serde_json::Value = serde_json::from_str(&e.event_json).ok()?;
+                    let created_at = event.get("time").cloned().unwrap_or_default();
+                    Some(
+                        serde_json::json!({"seq": e.seq, "created_at": created_at, "event": event}),
+                    )
+                })
+                .collect();
+            Ok(serde_json::json!({ "events": events }))
+        }
+        "dashboard.stats" => Ok(serde_json::json!({
+            "team_id": c.team,
+            "plan_name": "self-hosted",
+            // Read-only: management happens on the relay host.
+            "current_key_permissions": ["read"],
+        })),
+        _ => Err(format!(
+            "method {method:?} is not supported by this relay; manage it with `kitedesk relay` on its host"
+        )),
+    }
 }
