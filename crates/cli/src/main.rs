@@ -11,6 +11,7 @@ mod forward;
 mod relay;
 mod relay_links;
 mod secrets;
+mod run_cmd;
 mod send_test;
 mod serve;
 mod stream_cmd;
@@ -78,6 +79,8 @@ enum Command {
     Retry(deliveries::RetryArgs),
     /// Forward stored events to a URL or a configured sink.
     Forward(forward::ForwardArgs),
+    /// Run a kite.json manifest against a relay: filters, enrichment, scoring, sinks.
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             Command::Deliveries(cmd) => deliveries::run(cmd).await,
             Command::Retry(args) => deliveries::retry(args).await,
             Command::Forward(args) => forward::run(args).await,
+            Command::Run(args) => run_cmd::run(args).await,
         }
     });
     match result {

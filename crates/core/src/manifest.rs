@@ -112,7 +112,9 @@ pub struct Route {
     pub rule: MatchRule,
     /// Only events at or above this importance.
     pub importance: Option<Importance>,
-    /// Names from `sinks` (or `"sink"` for the single `sink` block).
+    /// Names from `sinks` (or `"sink"` for the single `sink` block); one
+    /// name may be given as `"sink": "name"`.
+    #[serde(default, alias = "sink", deserialize_with = "one_or_many")]
     pub sinks: Vec<String>,
 }
 

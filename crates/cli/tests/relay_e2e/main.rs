@@ -625,3 +625,104 @@ async fn kitedesk_stream_prints_the_kite_cli_formats() {
     drop((pretty, compact, json_high, typed, exec));
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kitedesk_run_filters_enriches_scores_and_routes_to_sinks() {
+    let s = setup().await;
+    let http = reqwest::Client::new();
+    let relay = Relay::start(relay_config(s.relay_dir.path()))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let all = dir.path().join("all.ndjson");
+    let alerts = dir.path().join("alerts.ndjson");
+    let manifest = dir.path().join("kite.json");
+    let enrich = dir.path().join("enrich.sh");
+    std::fs::write(
+        &enrich,
+        "#!/bin/sh\ncat >/dev/null\necho '{\"owner\": \"team-a\"}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &manifest,
+        serde_json::json!({
+            "name": "e2e-run",
+            "filters": {"drop": [{"type": "com.app.noise"}]},
+            "enrichment": [{"match": {"source": "app"}, "run": format!("sh {}", enrich.display()), "timeout": "5s"}],
+            "scoring": {"rules": [{"match": {"type": "com.app.alarm"}, "importance": "critical", "reason": "alarm"}]},
+            "sink": {"type": "file", "path": all.display().to_string()},
+            "sinks": {"alerts": {"type": "exec", "command": format!("cat >> '{}'; echo >> '{}'", alerts.display(), alerts.display()), "importance": "high"}},
+            "routes": [{"match": {"type": "com.app.alarm"}, "sinks": ["alerts"]}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+        .env("KITEDESK_RELAY_TOKEN", &s.api_token)
+        .env("KITEDESK_LOG", "warn")
+        .args(["run", "--manifest"])
+        .arg(&manifest)
+        .args(["--relay", &relay.ws_url(), "--team", &s.team])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in err.by_ref() {
+        if line.unwrap().starts_with("Connected") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in err {});
+    let url = relay.hook_url(&s.team, "app");
+    for (id, ty) in [
+        ("r1", "com.app.tick"),
+        ("r2", "com.app.noise"),
+        ("r3", "com.app.alarm"),
+    ] {
+        let body = serde_json::json!({"specversion": "1.0", "id": id, "source": "https://e2e.test/app", "type": ty, "data": {"id": id}});
+        let r = http
+            .post(&url)
+            .bearer_auth(&s.hook_token)
+            .header("content-type", "application/cloudevents+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let alert = eventually("the alarm at the routed exec sink", || async {
+        let t = std::fs::read_to_string(&alerts).ok()?;
+        (!t.trim().is_empty()).then_some(t)
+    })
+    .await;
+    let ce: serde_json::Value = serde_json::from_str(alert.lines().next().unwrap()).unwrap();
+    assert_eq!(ce["id"], "r3");
+    assert_eq!(ce["kiteimportance"], "critical");
+    assert_eq!(
+        ce["data"]["kite_enrichment"]["owner"], "team-a",
+        "enrichment reaches the sink"
+    );
+    let lines = eventually("the tick at the default file sink", || async {
+        let t = std::fs::read_to_string(&all).ok()?;
+        (!t.trim().is_empty()).then_some(t)
+    })
+    .await;
+    let ids: Vec<String> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["r1".to_string()],
+        "noise dropped, alarm routed elsewhere"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    relay.shutdown().await;
+}
