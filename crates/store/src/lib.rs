@@ -11,6 +11,7 @@
 
 mod events;
 mod query;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
