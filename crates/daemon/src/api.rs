@@ -183,6 +183,7 @@ pub struct Inner {
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
     secrets: SourceSecrets,
+    pub(crate) notifications: crate::notifier::Notifications,
 }
 
 impl Inner {
@@ -205,6 +206,7 @@ impl Inner {
             }
         }
         Self {
+            notifications: crate::notifier::Notifications::new(config.notify.clone()),
             config,
             store,
             bus,

@@ -25,6 +25,9 @@ pub struct DaemonConfig {
     /// Variables to read source secrets from instead of the process
     /// environment (tests, and shells that hold secrets elsewhere).
     pub env_override: Option<std::collections::HashMap<String, String>>,
+    /// Where notifications go (default: off; `kitedesk serve` and the app
+    /// pick the desktop backend).
+    pub notify: crate::notifier::NotifyBackend,
 }
 
 impl DaemonConfig {
@@ -35,6 +38,7 @@ impl DaemonConfig {
             manifest,
             manifest_path: None,
             env_override: None,
+            notify: crate::notifier::NotifyBackend::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod bus;
 pub mod config;
 mod http;
 mod ingest;
+pub mod notifier;
 mod writer;
 
 use std::net::SocketAddr;
@@ -90,6 +91,7 @@ impl Daemon {
             config, store, bus, writer, token, addr,
         )));
         api.spawn_retention();
+        api.start_notifier().await?;
         let app = http::router(api.clone());
         Ok((api, app))
     }

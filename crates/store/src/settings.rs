@@ -23,7 +23,11 @@ impl Store {
     }
 
     /// Insert or replace `key`.
-    pub async fn put_setting(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+    pub async fn put_setting(
+        &self,
+        key: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO settings (key, value, updated_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
@@ -38,9 +42,11 @@ impl Store {
 
     /// The newest event's local id (0 for an empty history).
     pub async fn max_event_id(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM events")
-            .fetch_one(&self.read)
-            .await?
-            .unwrap_or(0))
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM events")
+                .fetch_one(&self.read)
+                .await?
+                .unwrap_or(0),
+        )
     }
 }

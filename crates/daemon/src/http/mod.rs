@@ -8,6 +8,7 @@
 
 mod guard;
 mod ingress;
+mod notify;
 mod query;
 mod stream;
 
@@ -45,6 +46,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/stats/volume", get(volume))
         .route("/health", get(health))
         .route("/stream", get(stream::sse))
+        .merge(notify::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

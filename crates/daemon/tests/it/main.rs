@@ -9,4 +9,5 @@
 mod api;
 mod harness;
 mod ingress;
+mod notify;
 mod stream;

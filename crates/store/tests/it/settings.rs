@@ -15,10 +15,16 @@ async fn settings_are_stored_replaced_and_survive_a_reopen() {
         .await
         .unwrap();
     store
-        .put_setting("notifications", &json!({"threshold": "critical", "muted": ["a"]}))
+        .put_setting(
+            "notifications",
+            &json!({"threshold": "critical", "muted": ["a"]}),
+        )
         .await
         .unwrap();
-    store.put_setting("notify.watermark", &json!(42)).await.unwrap();
+    store
+        .put_setting("notify.watermark", &json!(42))
+        .await
+        .unwrap();
     assert_eq!(
         store.setting("notifications").await.unwrap(),
         Some(json!({"threshold": "critical", "muted": ["a"]})),
@@ -27,11 +33,17 @@ async fn settings_are_stored_replaced_and_survive_a_reopen() {
     store.close().await;
 
     let reopened = Store::open(&path).await.unwrap();
-    assert_eq!(reopened.setting("notify.watermark").await.unwrap(), Some(json!(42)));
+    assert_eq!(
+        reopened.setting("notify.watermark").await.unwrap(),
+        Some(json!(42))
+    );
     let ro = Store::open_read_only(&path).await.unwrap();
     assert!(
         ro.put_setting("x", &json!(1)).await.is_err(),
         "a read-only store cannot write settings"
     );
-    assert_eq!(ro.setting("notify.watermark").await.unwrap(), Some(json!(42)));
+    assert_eq!(
+        ro.setting("notify.watermark").await.unwrap(),
+        Some(json!(42))
+    );
 }
