@@ -7,6 +7,8 @@
     reason = "test helpers panic with the failing value"
 )]
 
+mod notify;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
