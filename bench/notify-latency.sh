@@ -26,7 +26,15 @@ if [ -z "${KD_BENCH_INSIDE:-}" ]; then
 fi
 
 STARTED_PIDS=()
-cleanup() { for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done; rm -rf "$WORK"; }
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+cleanup() {
+    for p in "${STARTED_PIDS[@]}"; do stop_pid "$p"; done
+    # Keep the raw latencies and the daemon log (KITEDESK_LOG=kitedesk_daemon=debug
+    # logs the time spent persisting and in the Notify call per notice).
+    cp "$WORK/latencies.txt" "$OUT_DIR/notify-latency-$STAMP.raw" 2>/dev/null || true
+    cp "$WORK/kitedesk.err" "$OUT_DIR/notify-latency-$STAMP.log" 2>/dev/null || true
+    rm -rf "$WORK"
+}
 WORK=$(mktemp -d)
 trap cleanup EXIT
 
@@ -57,12 +65,16 @@ log "$(machine)"
 log "measuring $EVENTS events after $WARMUP warm-up (rev $(git_rev))"
 /usr/bin/python3 "$BENCH_DIR/tools/notify_latency.py" "$KD_URL" "$EVENTS" "$WARMUP" >"$WORK/latencies.txt"
 final=$(api "$KD_URL/api/notifications/status")
-sort -n "$WORK/latencies.txt" | awk -v final="$final" '
-    { v[NR] = $1; sum += $1 }
-    END {
-        n = NR
-        printf "notify latency (webhook POST -> Notify observed), %d events\n", n
-        printf "| p50 ms | p90 ms | p99 ms | max ms | mean ms |\n| ---: | ---: | ---: | ---: | ---: |\n"
-        printf "| %.2f | %.2f | %.2f | %.2f | %.2f |\n", v[int(n*0.50+0.5)], v[int(n*0.90+0.5)], v[int(n*0.99+0.5)], v[n], sum/n
-        printf "daemon status after the run: %s\n", final
-    }' | tee "$OUT_DIR/notify-latency-$(date -u +%Y%m%dT%H%M%SZ).txt"
+/usr/bin/python3 - "$WORK/latencies.txt" "$final" <<'PY' | tee "$OUT_DIR/notify-latency-$STAMP.txt"
+import sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+lat = sorted(r[0] for r in rows)
+resp = sorted(r[1] for r in rows)
+n = len(lat)
+pct = lambda v, p: v[min(n - 1, max(0, round(n * p) - 1))]
+print(f"notify latency (webhook POST -> Notify observed), {n} events")
+print("| p50 ms | p90 ms | p99 ms | max ms | mean ms |\n| ---: | ---: | ---: | ---: | ---: |")
+print(f"| {pct(lat, .5):.2f} | {pct(lat, .9):.2f} | {pct(lat, .99):.2f} | {lat[-1]:.2f} | {sum(lat) / n:.2f} |")
+print(f"HTTP answer read (after the Notify call was seen): p50 {pct(resp, .5):.2f} ms, p99 {pct(resp, .99):.2f} ms")
+print(f"daemon status after the run: {sys.argv[2]}")
+PY

@@ -459,9 +459,17 @@ impl Task {
             }
         };
         // Persist first: a crash after this loses the notice, never repeats it.
+        let started = std::time::Instant::now();
         self.persist(self.processed.max(notice.event_id)).await;
+        let persisted = started.elapsed();
         let count = notice.count;
         let result = backend.show(notice.clone()).await;
+        tracing::debug!(
+            event_id = notice.event_id,
+            persist_us = persisted.as_micros() as u64,
+            show_us = (started.elapsed() - persisted).as_micros() as u64,
+            "notice handed to the notification server"
+        );
         let ok = result.is_ok();
         {
             let mut c = lock(&self.counters);
@@ -483,7 +491,6 @@ impl Task {
         }
         match result {
             Ok(()) => {
-                tracing::debug!(event_id = notice.event_id, "notified");
                 if !matches!(lock(&self.counters).available, Some(Ok(()))) {
                     record_availability(&self.counters, backend.name(), Ok(()));
                 }

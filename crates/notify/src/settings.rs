@@ -321,7 +321,6 @@ pub fn tomorrow_morning<Tz: TimeZone>(now: DateTime<Tz>) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
     use rstest::rstest;
 
@@ -348,9 +347,11 @@ mod tests {
 
     #[test]
     fn round_trips_with_a_pause() {
-        let mut s = NotificationSettings::default();
-        s.paused_until = Some("2026-11-24T20:00:00Z".parse().unwrap());
-        s.muted_types = vec!["com.github.check_run.*".into()];
+        let s = NotificationSettings {
+            paused_until: Some("2026-11-24T20:00:00Z".parse().unwrap()),
+            muted_types: vec!["com.github.check_run.*".into()],
+            ..Default::default()
+        };
         let bytes = serde_json::to_vec(&s).unwrap();
         assert_eq!(parse_settings(&bytes).unwrap(), s);
     }

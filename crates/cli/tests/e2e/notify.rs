@@ -200,6 +200,26 @@ async fn a_critical_webhook_notifies_once_through_dunst() {
         n.body
     );
 
+    // Clicking it (dunst's default action) asks the shell to open the
+    // event; `kitedesk serve` logs the deep link.
+    let id = first["id"].as_i64().unwrap();
+    let status = session
+        .command("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let want = format!("{}/events/{id}", d.url);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !d.log().contains(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no open request for {want} after the click:\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // The same delivery again: stored once, notified once.
     let again = d.hook("stripe", &body).await;
     assert_eq!(again["status"], "duplicate_ignored");

@@ -97,11 +97,14 @@ fn a_duplicate_is_remembered_even_when_it_was_suppressed() {
     let mut e = engine_with(|s| s.threshold = Critical);
     let ev = event(1, "a/b", High);
     assert_eq!(reason(&e.decide(&ev, Clock::utc(t0()))), "below_threshold");
-    e.set_settings({
-        let mut s = kitedesk_notify::NotificationSettings::default();
-        s.threshold = Low;
-        s.compile().unwrap()
-    });
+    e.set_settings(
+        kitedesk_notify::NotificationSettings {
+            threshold: Low,
+            ..Default::default()
+        }
+        .compile()
+        .unwrap(),
+    );
     assert_eq!(
         reason(&e.decide(&ev, Clock::utc(at_ms(1)))),
         "duplicate",

@@ -119,8 +119,10 @@ proptest! {
         window in 1u32..3600, max_individual in 1u32..10_000, rate in 1u32..100_000,
         muted in prop::collection::vec("[a-z]{1,8}(/[a-z]{1,8})?", 0..4),
     ) {
-        let mut s = kitedesk_notify::NotificationSettings::default();
-        s.threshold = threshold;
+        let mut s = kitedesk_notify::NotificationSettings {
+            threshold,
+            ..Default::default()
+        };
         s.quiet_hours.start = format!("{h:02}:{m:02}");
         s.group.window_secs = window;
         s.group.max_individual = max_individual;
