@@ -42,6 +42,8 @@ const LAZY_PERSIST_EVERY: Duration = Duration::from_secs(5);
 /// On start, events stored while the daemon was down notify only if they
 /// are this recent: an hour-old alert is history, not news.
 pub const CATCH_UP_MAX_AGE: chrono::Duration = chrono::Duration::minutes(10);
+/// Notify calls that may await the server's reply at once.
+const IN_FLIGHT: usize = 64;
 /// Page size when catching up from the history.
 const CATCH_UP_PAGE: u32 = 500;
 
@@ -190,6 +192,7 @@ impl Api {
             base_url: format!("http://{}", self.0.addr),
             processed: watermark,
             persisted: watermark,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         };
         tokio::spawn(task.run(rx));
         Ok(())
@@ -309,6 +312,8 @@ struct Task {
     processed: i64,
     /// Highest event id in the persisted watermark.
     persisted: i64,
+    /// Notify calls awaiting the server's reply.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Task {
@@ -433,16 +438,6 @@ impl Task {
 
     async fn show(&mut self, mut notice: Notice) {
         notice.open_url = Some(format!("{}/events/{}", self.base_url, notice.event_id));
-        let summary = notice.title.clone();
-        let facts_for_last =
-            |outcome: &str, reason: Option<&str>, detail: Option<String>| LastDecision {
-                event_id: notice.event_id,
-                summary: summary.clone(),
-                outcome: outcome.into(),
-                reason: reason.map(String::from),
-                detail,
-                at: format_time(Utc::now()),
-            };
         let backend = match &self.backend {
             NotifyBackend::On(b) if !matches!(lock(&self.counters).available, Some(Err(_))) => {
                 b.clone()
@@ -450,7 +445,8 @@ impl Task {
             NotifyBackend::On(_) | NotifyBackend::Off(_) => {
                 let mut c = lock(&self.counters);
                 c.suppressed_total += u64::from(notice.count);
-                c.last = Some(facts_for_last(
+                c.last = Some(notice_decision(
+                    &notice,
                     "suppressed",
                     Some("backend_unavailable"),
                     None,
@@ -462,41 +458,56 @@ impl Task {
         let started = std::time::Instant::now();
         self.persist(self.processed.max(notice.event_id)).await;
         let persisted = started.elapsed();
-        let count = notice.count;
-        let result = backend.show(notice.clone()).await;
-        tracing::debug!(
-            event_id = notice.event_id,
-            persist_us = persisted.as_micros() as u64,
-            show_us = (started.elapsed() - persisted).as_micros() as u64,
-            "notice handed to the notification server"
-        );
-        let ok = result.is_ok();
-        {
-            let mut c = lock(&self.counters);
-            if ok {
-                c.sent_total += 1;
-                c.last = Some(facts_for_last(
-                    "notified",
-                    None,
-                    (count > 1).then(|| format!("{count} events")),
-                ));
-            } else {
-                c.suppressed_total += u64::from(count);
-                c.last = Some(facts_for_last(
-                    "failed",
-                    Some("backend_unavailable"),
-                    result.as_ref().err().map(|e| e.to_string()),
-                ));
-            }
-        }
-        match result {
-            Ok(()) => {
-                if !matches!(lock(&self.counters).available, Some(Ok(()))) {
-                    record_availability(&self.counters, backend.name(), Ok(()));
+        // The server's reply is awaited on its own task: a server that is
+        // slow to answer (dunst drawing on a busy machine took ~100 ms) must
+        // not hold back the next event's notification. At most IN_FLIGHT
+        // calls wait at once; each has the backend's timeout.
+        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let counters = self.counters.clone();
+        tokio::spawn(async move {
+            let result = backend.show(notice.clone()).await;
+            drop(permit);
+            tracing::debug!(
+                event_id = notice.event_id,
+                persist_us = persisted.as_micros() as u64,
+                show_us = (started.elapsed() - persisted).as_micros() as u64,
+                "notice handed to the notification server"
+            );
+            {
+                let mut c = lock(&counters);
+                match &result {
+                    Ok(()) => {
+                        c.sent_total += 1;
+                        let count = notice.count;
+                        c.last = Some(notice_decision(
+                            &notice,
+                            "notified",
+                            None,
+                            (count > 1).then(|| format!("{count} events")),
+                        ));
+                    }
+                    Err(e) => {
+                        c.suppressed_total += u64::from(notice.count);
+                        c.last = Some(notice_decision(
+                            &notice,
+                            "failed",
+                            Some("backend_unavailable"),
+                            Some(e.to_string()),
+                        ));
+                    }
                 }
             }
-            Err(e) => record_availability(&self.counters, backend.name(), Err(e.to_string())),
-        }
+            match result {
+                Ok(()) => {
+                    if !matches!(lock(&counters).available, Some(Ok(()))) {
+                        record_availability(&counters, backend.name(), Ok(()));
+                    }
+                }
+                Err(e) => record_availability(&counters, backend.name(), Err(e.to_string())),
+            }
+        });
     }
 
     async fn retry_probe(&mut self) {
@@ -528,6 +539,22 @@ fn last(
     LastDecision {
         event_id: f.id,
         summary: f.summary.clone(),
+        outcome: outcome.into(),
+        reason: reason.map(String::from),
+        detail,
+        at: format_time(Utc::now()),
+    }
+}
+
+fn notice_decision(
+    n: &Notice,
+    outcome: &str,
+    reason: Option<&str>,
+    detail: Option<String>,
+) -> LastDecision {
+    LastDecision {
+        event_id: n.event_id,
+        summary: n.title.clone(),
         outcome: outcome.into(),
         reason: reason.map(String::from),
         detail,
