@@ -21,7 +21,8 @@ use chrono::{DateTime, Utc};
 use kitedesk_core::event::format_time;
 use kitedesk_notify::settings::Compiled;
 use kitedesk_notify::{
-    Clock, Decision, Engine, EventFacts, Notice, NotificationSettings, Notifier, PauseRequest,
+    Clock, Decision, Engine, EventFacts, Notice, NotificationSettings, Notifier, NotifyError,
+    PauseRequest,
 };
 use kitedesk_store::{EventQuery, Store, StoredEvent};
 use serde::{Deserialize, Serialize};
@@ -462,7 +463,17 @@ impl Task {
         // slow to answer (dunst drawing on a busy machine took ~100 ms) must
         // not hold back the next event's notification. At most IN_FLIGHT
         // calls wait at once; each has the backend's timeout.
-        let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            // The server has not answered IN_FLIGHT calls: drop this one
+            // rather than stall the notifier (and every later event).
+            let mut c = lock(&self.counters);
+            c.suppressed_total += u64::from(notice.count);
+            c.last = Some(notice_decision(
+                &notice,
+                "failed",
+                Some("server_busy"),
+                None,
+            ));
             return;
         };
         let counters = self.counters.clone();
@@ -504,6 +515,10 @@ impl Task {
                     if !matches!(lock(&counters).available, Some(Ok(()))) {
                         record_availability(&counters, backend.name(), Ok(()));
                     }
+                }
+                // A slow answer is not a missing server: the call reached it.
+                Err(NotifyError::Timeout(t)) => {
+                    tracing::debug!(timeout = ?t, "the notification server answered late");
                 }
                 Err(e) => record_availability(&counters, backend.name(), Err(e.to_string())),
             }
