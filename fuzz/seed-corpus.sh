@@ -67,7 +67,15 @@ cat <<'JSON' | seed cloudevent kite-relay
  "kitesummary":"alice pushed 2 commits to main in owner/repo","kiteoriginalheaders":"{\"X-GitHub-Event\":\"push\"}",
  "data":{"ref":"refs/heads/main"}}
 JSON
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent; do
+# Notification settings: the defaults and a full example.
+seed notification_settings default.json <<'JSON'
+{"threshold":"high","quiet_hours":{"enabled":false,"start":"22:00","end":"07:00","critical_breaks_through":true},"muted_sources":[],"muted_types":[],"group":{"window_secs":10,"max_individual":3},"rate_limit_per_minute":20}
+JSON
+seed notification_settings full.json <<'JSON'
+{"threshold":"critical","quiet_hours":{"enabled":true,"start":"21:30","end":"06:00","critical_breaks_through":false},"paused_until":"2026-11-24T20:00:00Z","muted_sources":["acme/api","github"],"muted_types":["com.github.check_run.*","com.{stripe,kiket}.**"],"group":{"window_secs":60,"max_individual":1},"rate_limit_per_minute":5}
+JSON
+
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use kitedesk_daemon::config::{self, DEFAULT_LISTEN};
+use kitedesk_daemon::notifier::NotifyBackend;
 use kitedesk_daemon::{Daemon, DaemonConfig};
 
 use crate::Target;
@@ -22,6 +23,10 @@ pub struct ServeArgs {
     manifest: Option<PathBuf>,
     #[command(flatten)]
     relay: crate::relay_links::RelayArgs,
+    /// Do not raise desktop notifications (by default they are on when a
+    /// D-Bus session bus exists).
+    #[arg(long, env = "KITEDESK_NO_NOTIFY")]
+    no_notify: bool,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -34,6 +39,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|r| format!("{} {} (team {})", r.name, r.url, r.team_id))
         .collect();
+    cfg.notify = notify_backend(args.no_notify);
     let sources: Vec<String> = cfg
         .manifest
         .sources
@@ -67,6 +73,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     use std::io::Write as _;
     std::io::stdout().flush().context("stdout")?;
     daemon.wait(shutdown_signal()).await
+}
+
+/// Desktop notifications when a session bus exists. "Open" on a
+/// notification is only logged here: a headless daemon has no window, and
+/// opening a browser from a server process would surprise more than help.
+fn notify_backend(no_notify: bool) -> NotifyBackend {
+    use kitedesk_notify::{DesktopNotifier, OpenHandler};
+    if no_notify {
+        return NotifyBackend::Off("disabled with --no-notify".into());
+    }
+    if !DesktopNotifier::session_bus_present(|k| std::env::var(k).ok()) {
+        return NotifyBackend::Off(
+            "no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is unset and $XDG_RUNTIME_DIR/bus does not exist)".into(),
+        );
+    }
+    let on_open: OpenHandler = std::sync::Arc::new(|r| {
+        tracing::info!(event_id = r.event_id, url = %r.url, "notification clicked: open this event in the UI");
+    });
+    NotifyBackend::On(std::sync::Arc::new(DesktopNotifier::new(Some(on_open))))
 }
 
 fn token_hint(t: &Target) -> String {

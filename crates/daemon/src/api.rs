@@ -190,6 +190,7 @@ pub struct Inner {
     pub(crate) secrets: crate::secrets::SecretsState,
     pub(crate) links: crate::links::Links,
     pub(crate) outbox: crate::outbox::Outbox,
+    pub(crate) notifications: crate::notifier::Notifications,
 }
 
 impl Inner {
@@ -205,6 +206,7 @@ impl Inner {
         // Missing secrets are reported by `Api::load_secrets`.
         let secrets = crate::secrets::SecretsState::new(&config);
         Self {
+            notifications: crate::notifier::Notifications::new(config.notify.clone()),
             config,
             store,
             bus,

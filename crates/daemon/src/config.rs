@@ -29,6 +29,9 @@ pub struct DaemonConfig {
     pub keychain: Option<std::sync::Arc<dyn kitedesk_secrets::Keychain>>,
     /// Relay links to stream from, beside the local ingress.
     pub relays: Vec<crate::links::RelayLink>,
+    /// Where notifications go (default: off; `kitedesk serve` and the app
+    /// pick the desktop backend).
+    pub notify: crate::notifier::NotifyBackend,
 }
 
 impl DaemonConfig {
@@ -41,6 +44,7 @@ impl DaemonConfig {
             env_override: None,
             keychain: None,
             relays: Vec::new(),
+            notify: crate::notifier::NotifyBackend::default(),
         }
     }
 

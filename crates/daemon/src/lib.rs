@@ -17,6 +17,7 @@ pub mod links;
 pub mod outbox;
 mod secrets;
 pub mod samples;
+pub mod notifier;
 mod writer;
 
 use std::net::SocketAddr;
@@ -98,6 +99,7 @@ impl Daemon {
         api.spawn_retention();
         api.load_secrets().await?;
         api.start_links().await?;
+        api.start_notifier().await?;
         let app = http::router(api.clone());
         Ok((api, app))
     }

@@ -17,6 +17,7 @@ mod links;
 mod outbox;
 mod query;
 mod secrets;
+mod settings;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -10,6 +10,7 @@
 mod faults;
 mod forward;
 mod secrets;
+mod notify;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

@@ -9,6 +9,7 @@
 mod guard;
 mod ingress;
 mod outbox;
+mod notify;
 mod query;
 mod secrets;
 mod stream;
@@ -51,6 +52,7 @@ pub(crate) fn router(api: Api) -> Router {
         .merge(secrets::routes())
         .merge(ui::api_routes())
         .merge(outbox::routes())
+        .merge(notify::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

@@ -11,5 +11,6 @@ mod harness;
 mod ingress;
 mod outbox;
 mod secrets;
+mod notify;
 mod stream;
 mod ui;

@@ -8,3 +8,4 @@
 mod history;
 mod outbox;
 mod secrets;
+mod settings;
