@@ -7,7 +7,23 @@ set -euo pipefail
 # System packages, by what needs them:
 #   gcc, pkg-config   C parts of crates (SQLite is bundled and built by cc)
 #   curl, ca-certificates   fetching crates
-PACKAGES=(gcc libc6-dev pkg-config curl ca-certificates)
+#   libwebkit2gtk-4.1-dev, libayatana-appindicator3-dev, librsvg2-dev,
+#   libxdo-dev, libssl-dev, file   building the Tauri desktop app (src-tauri)
+#   nodejs, npm   building the web UI (ui/); only when `node`/`npm` are absent
+#                 (a NodeSource node ships its own npm and conflicts with Debian's)
+#   xvfb, xauth, dbus-x11, at-spi2-core, x11-utils, xdotool   a headless display
+#   dunst, libnotify-bin   a real notification server for the notification tests
+#   gnome-keyring, libsecret-tools   a real Secret Service keychain (secret-tool)
+#   chromium, fonts-dejavu-core   the browser the UI end-to-end tests drive
+#   python3-dbus, python3-gi   the StatusNotifierWatcher stand-in for tray tests
+PACKAGES=(gcc libc6-dev pkg-config curl ca-certificates
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev file
+    xvfb xauth dbus-x11 at-spi2-core x11-utils xdotool
+    dunst libnotify-bin gnome-keyring libsecret-tools
+    chromium fonts-dejavu-core python3-dbus python3-gi)
+
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
