@@ -13,10 +13,11 @@ $(SETUP_STAMP): scripts/setup.sh
 
 setup: $(SETUP_STAMP)
 
-## run: build (release) and start Kite Desk on the embedded default configuration.
+## run: build (release) and start Kite Desk on the embedded default configuration:
+## the desktop app when a display exists, else the daemon alone.
 run: $(SETUP_STAMP)
 	$(CARGO) build --release --workspace --bins
-	./target/release/kitedesk serve
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then ./target/release/kitedesk-app; else ./target/release/kitedesk serve; fi
 
 ## test: lint, then every test, including the ones that start real components.
 test: $(SETUP_STAMP) lint

@@ -35,6 +35,7 @@ pub fn run() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run_app(args) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -91,7 +92,9 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
     let code = app.run_return(move |app, event| match event {
         RunEvent::Ready if !hidden => window::open(app, "/"),
         // The last window closed: stay in the tray. Quit passes a code.
-        RunEvent::ExitRequested { code: None, api, .. } => api.prevent_exit(),
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
         _ => {}
     });
     runtime

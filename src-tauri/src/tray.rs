@@ -13,10 +13,12 @@ use kitedesk_core::Importance;
 use kitedesk_daemon::Api;
 use kitedesk_daemon::api::EventSummary;
 use kitedesk_daemon::bus::DaemonEvent;
-use kitedesk_desktop::menu::{Entry, MenuId, Pause, Recent, RecentEvent, TrayMenu, RECENT};
+use kitedesk_desktop::menu::{Entry, MenuId, Pause, RECENT, Recent, RecentEvent, TrayMenu};
 use kitedesk_desktop::tray::{Connection, TrayStatus, connections_from_health, status_line};
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::menu::{
+    CheckMenuItem, IsMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem, Submenu,
+};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager as _, Wry};
 use tokio::sync::broadcast::error::RecvError;
@@ -113,7 +115,7 @@ async fn latest(api: &Api) -> Recent {
 async fn connections(api: &Api) -> Vec<Connection> {
     // Read through JSON: the connection list is part of the health document
     // (CONTRACTS.md "Connections"), and a daemon without relays has none.
-    match api.health().await.map(|h| serde_json::to_value(h)) {
+    match api.health().await.map(serde_json::to_value) {
         Ok(Ok(v)) => connections_from_health(&v),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cannot read the daemon's health");
@@ -141,7 +143,11 @@ pub(crate) fn create(app: &AppHandle) -> tauri::Result<()> {
     let view = shell.tray.snapshot();
     let (status, model) = (view.status(), view.menu());
     let menu = build_menu(app, &model.entries())?;
-    TrayIconBuilder::with_id(TRAY_ID)
+    let mut builder = TrayIconBuilder::with_id(TRAY_ID);
+    if let Some(dir) = icon_dir(&shell.args.data_dir()) {
+        builder = builder.temp_dir_path(dir);
+    }
+    builder
         .icon(icon(status))
         .tooltip(&model.status_line)
         .menu(&menu)
@@ -151,6 +157,21 @@ pub(crate) fn create(app: &AppHandle) -> tauri::Result<()> {
     *shell.tray.shown.lock().unwrap_or_else(|p| p.into_inner()) = Some((status, model));
     tracing::info!("tray icon created");
     Ok(())
+}
+
+/// Where the tray writes its icon files for the tray host to read (Linux
+/// passes icons by file name). The default, `/tmp/tray-icon`, is shared by
+/// every user and instance; `$XDG_RUNTIME_DIR` is private to the user, and
+/// the data dir's name keeps two instances with different data apart.
+fn icon_dir(data_dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty())?;
+    let tag = format!("{:016x}", {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        data_dir.hash(&mut h);
+        h.finish()
+    });
+    Some(std::path::PathBuf::from(runtime).join("kitedesk").join(tag))
 }
 
 /// Show the model's current state if it differs from what is shown.

@@ -71,7 +71,6 @@ impl AppArgs {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
@@ -90,7 +89,10 @@ mod tests {
         assert!(a.hidden);
         let cfg = a.daemon_config().unwrap();
         assert_eq!(cfg.data_dir, PathBuf::from("/tmp/kd"));
-        assert!(cfg.manifest_path.is_none(), "no --manifest: embedded default");
+        assert!(
+            cfg.manifest_path.is_none(),
+            "no --manifest: embedded default"
+        );
     }
 
     #[test]
@@ -105,7 +107,10 @@ mod tests {
         .unwrap();
         assert_eq!(a.autostart_args(), ["--data-dir", "/d", "--hidden"]);
         let b = AppArgs::try_parse_from(["kitedesk-app", "--listen", "127.0.0.1:7800"]).unwrap();
-        assert_eq!(b.autostart_args(), ["--listen", "127.0.0.1:7800", "--hidden"]);
+        assert_eq!(
+            b.autostart_args(),
+            ["--listen", "127.0.0.1:7800", "--hidden"]
+        );
     }
 
     #[test]

@@ -152,7 +152,6 @@ fn exec_arg(arg: &std::ffi::OsStr) -> Result<String, AutostartError> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
@@ -164,7 +163,10 @@ mod tests {
             .unwrap();
         assert!(a.is_enabled());
         let text = std::fs::read_to_string(dir.path().join("autostart/kitedesk.desktop")).unwrap();
-        assert!(text.contains("\nExec=/usr/bin/kitedesk-app --hidden\n"), "{text}");
+        assert!(
+            text.contains("\nExec=/usr/bin/kitedesk-app --hidden\n"),
+            "{text}"
+        );
         a.disable().unwrap();
         assert!(!a.is_enabled());
         a.disable().unwrap(); // disabling twice is fine
@@ -178,7 +180,10 @@ mod tests {
         let text = std::fs::read_to_string(a.path()).unwrap();
         std::fs::write(
             a.path(),
-            text.replace("X-GNOME-Autostart-enabled=true", "X-GNOME-Autostart-enabled=false"),
+            text.replace(
+                "X-GNOME-Autostart-enabled=true",
+                "X-GNOME-Autostart-enabled=false",
+            ),
         )
         .unwrap();
         assert!(!a.is_enabled());

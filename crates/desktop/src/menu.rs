@@ -92,8 +92,10 @@ impl From<&EventSummary> for RecentEvent {
 }
 
 impl RecentEvent {
-    /// `"[critical] summary — source"`, cut to [`LABEL_MAX`] characters, with
-    /// `&` doubled (the menu toolkit reads a single `&` as a mnemonic mark).
+    /// `"[critical] summary — source"` (without the source when the summary
+    /// already starts with it, as generic summaries do), cut to
+    /// [`LABEL_MAX`] characters, with `&` doubled (the menu toolkit reads a
+    /// single `&` as a mnemonic mark).
     pub fn label(&self) -> String {
         let marker = match self.importance {
             Importance::Critical => "[critical] ",
@@ -105,7 +107,12 @@ impl RecentEvent {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let text = format!("{marker}{} — {}", one_line.trim(), self.source);
+        let summary = one_line.trim();
+        let text = if summary.starts_with(&format!("{}:", self.source)) {
+            format!("{marker}{summary}")
+        } else {
+            format!("{marker}{summary} — {}", self.source)
+        };
         let text = if text.chars().count() > LABEL_MAX {
             let cut: String = text.chars().take(LABEL_MAX - 1).collect();
             format!("{}…", cut.trim_end())
@@ -133,7 +140,11 @@ impl Recent {
         if self.0.iter().any(|r| r.id == e.id) {
             return false;
         }
-        let pos = self.0.iter().position(|r| r.id < e.id).unwrap_or(self.0.len());
+        let pos = self
+            .0
+            .iter()
+            .position(|r| r.id < e.id)
+            .unwrap_or(self.0.len());
         if pos >= RECENT {
             return false;
         }
@@ -209,7 +220,11 @@ impl TrayMenu {
         );
         out.push(Entry::Separator);
         out.push(match &self.pause {
-            Pause::Unavailable => item(MenuId::PauseMenu, "Pause notifications (unavailable)", false),
+            Pause::Unavailable => item(
+                MenuId::PauseMenu,
+                "Pause notifications (unavailable)",
+                false,
+            ),
             Pause::Active => Entry::Submenu {
                 id: MenuId::PauseMenu,
                 label: "Pause notifications".into(),
@@ -282,9 +297,13 @@ mod tests {
         }
         assert_eq!(r.iter().map(|e| e.id).collect::<Vec<_>>(), [7, 6, 5, 4, 3]);
         assert!(!r.insert(ev(7, "s", Importance::Normal)), "duplicate");
-        assert!(!r.insert(ev(2, "s", Importance::Normal)), "older than all five");
+        assert!(
+            !r.insert(ev(2, "s", Importance::Normal)),
+            "older than all five"
+        );
         // A batch committed out of order still lands in id order.
-        let mut r = Recent::from_newest_first([ev(10, "a", Importance::Low), ev(8, "b", Importance::Low)]);
+        let mut r =
+            Recent::from_newest_first([ev(10, "a", Importance::Low), ev(8, "b", Importance::Low)]);
         assert!(r.insert(ev(9, "c", Importance::Low)));
         assert_eq!(r.iter().map(|e| e.id).collect::<Vec<_>>(), [10, 9, 8]);
     }
@@ -296,6 +315,15 @@ mod tests {
         let long = ev(2, &"x".repeat(200), Importance::Normal).label();
         assert_eq!(long.chars().count(), LABEL_MAX, "{long}");
         assert!(long.ends_with('…'));
+        let generic = RecentEvent {
+            source: "demo".into(),
+            ..ev(3, "demo: deploy done", Importance::Low)
+        };
+        assert_eq!(
+            generic.label(),
+            "demo: deploy done",
+            "the source is not repeated"
+        );
     }
 
     #[test]
@@ -308,13 +336,23 @@ mod tests {
         };
         let e = m.entries();
         assert!(e.contains(&item(MenuId::Event(3), "push to main — github", true)));
-        assert!(!e.iter().any(|x| matches!(x, Entry::Item { id: MenuId::NoEvents, .. })));
+        assert!(!e.iter().any(|x| matches!(
+            x,
+            Entry::Item {
+                id: MenuId::NoEvents,
+                ..
+            }
+        )));
         assert!(e.contains(&Entry::Check {
             id: MenuId::Autostart,
             label: "Start at login".into(),
             checked: true
         }));
-        assert_eq!(e.last(), Some(&item(MenuId::Quit, "Quit", true)), "Quit is last");
+        assert_eq!(
+            e.last(),
+            Some(&item(MenuId::Quit, "Quit", true)),
+            "Quit is last"
+        );
         let empty = TrayMenu {
             recent: Recent::default(),
             pause: Pause::PausedUntil("09:00".into()),
@@ -322,7 +360,9 @@ mod tests {
         };
         let e = empty.entries();
         assert!(e.contains(&item(MenuId::NoEvents, "No events yet", false)));
-        let Some(Entry::Submenu { items, .. }) = e.iter().find(|x| matches!(x, Entry::Submenu { .. })) else {
+        let Some(Entry::Submenu { items, .. }) =
+            e.iter().find(|x| matches!(x, Entry::Submenu { .. }))
+        else {
             panic!("paused: the pause submenu is there: {e:?}");
         };
         assert!(items.contains(&item(MenuId::Resume, "Resume notifications", true)));

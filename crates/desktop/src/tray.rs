@@ -162,7 +162,10 @@ mod tests {
 
     #[test]
     fn status_line_names_what_is_wrong() {
-        assert_eq!(status_line(&conns(&["connected"]), 0), "Kite Desk: connected");
+        assert_eq!(
+            status_line(&conns(&["connected"]), 0),
+            "Kite Desk: connected"
+        );
         assert_eq!(
             status_line(&conns(&["connected", "offline"]), 3),
             "Kite Desk: c1 offline; 3 unseen critical events"
