@@ -167,6 +167,19 @@ impl Drop for App {
     }
 }
 
+/// The X windows whose name matches `name` (a regex, `xdotool search`).
+pub fn windows_named(session: &kitedesk_testkit::DesktopSession, name: &str) -> Vec<String> {
+    let out = session
+        .command("xdotool")
+        .args(["search", "--name", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
 /// A plain HTTP/1.1 request (no client library needed for two verbs).
 /// Returns (status, body).
 pub fn http(url: &str, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {

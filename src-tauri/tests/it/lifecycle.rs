@@ -22,18 +22,6 @@ fn webkit_children(pid: u32) -> Vec<String> {
     out
 }
 
-fn windows_named(session: &kitedesk_testkit::DesktopSession, name: &str) -> Vec<String> {
-    let out = session
-        .command("xdotool")
-        .args(["search", "--name", name])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn second_launch_opens_the_first_window_and_exits_0() {
     let session = desktop_session(true);

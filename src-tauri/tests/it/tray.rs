@@ -47,6 +47,16 @@ fn menu_lists_the_latest_events_and_quit_exits_0() {
     let pos = |n: u32| layout.find(&format!("Deploy {n} finished")).unwrap();
     assert!(pos(7) < pos(3), "newest first: {layout}");
 
+    // Clicking an event opens the window (the app was started --hidden).
+    assert!(
+        windows_named(&session, "^Kite Desk$").is_empty(),
+        "no window yet"
+    );
+    tray.click("demo: Deploy 7 finished");
+    wait_for("the window", DEADLINE, || {
+        (!windows_named(&session, "^Kite Desk$").is_empty()).then_some(())
+    });
+
     tray.click("Quit");
     let status = app.wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(0), "Quit exits 0; log: {}", app.log());
