@@ -70,3 +70,9 @@ JSON
 for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
+
+# relay_client_frame: the frames a Kite CLI sends.
+printf '{"type":"connect","version":1,"token":"kite_deadbeef_cafebabecafebabe","team_id":"team_abc","scopes":["source:github","type:push"],"client_id":"my-agent"}' | seed relay_client_frame connect
+printf '{"type":"connect","version":1,"token":"t","team_id":"t","scopes":["*"]}' | seed relay_client_frame connect-bare
+printf '{"type":"ack","seq":42}' | seed relay_client_frame ack
+printf '{"type":"request","id":"0190a0b0-0000-7000-8000-000000000000","method":"events.recent","params":{"limit":10}}' | seed relay_client_frame request

@@ -65,6 +65,13 @@ impl Client {
         Ok(body)
     }
 
+    /// A request to `path` on the daemon, with the API token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(&self.token)
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -9,6 +9,8 @@
 //!   Webhooks and generic sources, with one-line summaries.
 //! * [`verify`]: signature schemes checked on raw bytes in constant time.
 //! * [`importance`]: built-in defaults and `kite.json` scoring rules.
+//! * [`ingest`]: one request → one event (verify, normalize, score), shared
+//!   by the daemon's ingress and the relay's.
 //! * [`manifest`]: the `kite.json` types, with errors naming the JSON path.
 //!
 //! Time is always passed in; ids that must be minted are passed in too.
@@ -17,6 +19,7 @@ pub mod event;
 pub mod glob;
 pub mod headers;
 pub mod importance;
+pub mod ingest;
 pub mod manifest;
 pub mod providers;
 pub mod verify;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bus::Bus;
 use crate::config::DaemonConfig;
-use crate::ingest::{self, SourceSecrets};
+use crate::ingest;
 use crate::writer::{WriteError, Writer};
 
 /// An error at the API boundary: `{code, message}` with a status.
@@ -161,6 +161,8 @@ pub struct Health {
     pub data_dir: String,
     pub hook_base: String,
     pub sources: Vec<SourceHealth>,
+    /// The keychain's state, sources without a secret, old secrets.
+    pub secrets: crate::secrets::SecretsHealth,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -182,7 +184,7 @@ pub struct Inner {
     writer: Writer,
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
-    secrets: SourceSecrets,
+    pub(crate) secrets: crate::secrets::SecretsState,
 }
 
 impl Inner {
@@ -194,16 +196,8 @@ impl Inner {
         token: String,
         addr: SocketAddr,
     ) -> Self {
-        let secrets = SourceSecrets::from_env(&config);
-        for s in &config.manifest.sources {
-            if secrets.get(&s.name).is_empty() && !s.verify.allow_unsigned {
-                tracing::warn!(
-                    source = %s.name,
-                    env = %s.verify.secret_env.join(", "),
-                    "source requires a signature but its secret is not set; its webhooks will get 503"
-                );
-            }
-        }
+        // Missing secrets are reported by `Api::load_secrets`.
+        let secrets = crate::secrets::SecretsState::new(&config);
         Self {
             config,
             store,
@@ -259,13 +253,15 @@ impl Api {
             )
         })?;
         let minted = uuid::Uuid::now_v7().to_string();
+        let now = Utc::now();
+        let secrets = self.webhook_secrets(source_name, now)?;
         let new = ingest::prepare(
             manifest,
             source,
-            self.0.secrets.get(source_name),
+            secrets.as_slice(),
             headers,
             body,
-            Utc::now(),
+            now,
             &minted,
         )?;
         let (event_id, importance, verified, summary) = (
@@ -274,6 +270,9 @@ impl Api {
             new.event.verification.verified,
             new.event.summary.clone(),
         );
+        if verified {
+            self.note_webhook_verified(&secrets, now);
+        }
         let inserted = self.0.writer.insert(new).await.map_err(|e| match e {
             WriteError::Stopped => {
                 ApiError::unavailable("shutting_down", "the daemon is shutting down")
@@ -378,7 +377,7 @@ impl Api {
                     name: s.name.clone(),
                     kind: s.kind.as_str().into(),
                     hook_url: format!("{}/{}", self.hook_base(), s.name),
-                    verification: if !self.0.secrets.get(&s.name).is_empty() {
+                    verification: if self.0.secrets.has_secret(&s.name) {
                         "signed"
                     } else if s.verify.allow_unsigned {
                         "unsigned-allowed"
@@ -388,6 +387,7 @@ impl Api {
                     .into(),
                 })
                 .collect(),
+            secrets: self.secrets_health().await?,
         })
     }
 

@@ -25,6 +25,8 @@ pub struct DaemonConfig {
     /// Variables to read source secrets from instead of the process
     /// environment (tests, and shells that hold secrets elsewhere).
     pub env_override: Option<std::collections::HashMap<String, String>>,
+    /// Where secret values live; `None`: the OS keychain (Secret Service).
+    pub keychain: Option<std::sync::Arc<dyn kitedesk_secrets::Keychain>>,
 }
 
 impl DaemonConfig {
@@ -35,6 +37,7 @@ impl DaemonConfig {
             manifest,
             manifest_path: None,
             env_override: None,
+            keychain: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod bus;
 pub mod config;
 mod http;
 mod ingest;
+mod secrets;
 mod writer;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 pub use api::{Api, ApiError};
 pub use config::{DaemonConfig, RuntimeInfo};
 pub use http::event_query_from_params;
+pub use secrets::{NewSecret, Revealed, RotateSecret, SecretMeta, SecretsHealth, SecretsList};
 
 /// A started daemon.
 #[derive(Debug)]
@@ -90,6 +92,7 @@ impl Daemon {
             config, store, bus, writer, token, addr,
         )));
         api.spawn_retention();
+        api.load_secrets().await?;
         let app = http::router(api.clone());
         Ok((api, app))
     }

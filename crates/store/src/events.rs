@@ -82,16 +82,17 @@ impl Store {
         batch: &[NewEvent],
         index: bool,
     ) -> Result<Vec<Inserted>, StoreError> {
-        let mut tx = self.writer()?.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-            out.extend(insert_chunk(&mut tx, chunk).await?);
-        }
-        if index {
-            index_pending_in(&mut tx, None).await?;
-        }
-        tx.commit().await?;
-        Ok(out)
+        self.write_tx(async |tx| {
+            let mut out = Vec::with_capacity(batch.len());
+            for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+                out.extend(insert_chunk(tx, chunk).await?);
+            }
+            if index {
+                index_pending_in(tx, None).await?;
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// FTS5's integrity check plus SQLite's own: an error if the search
@@ -118,10 +119,8 @@ impl Store {
     /// Index at most `max_rows` pending events in one short transaction, so
     /// the writer can interleave indexing with new inserts under load.
     pub async fn index_pending_up_to(&self, max_rows: Option<u64>) -> Result<u64, StoreError> {
-        let mut tx = self.writer()?.begin().await?;
-        let n = index_pending_in(&mut tx, max_rows.map(|m| m as i64)).await?;
-        tx.commit().await?;
-        Ok(n)
+        self.write_tx(async |tx| index_pending_in(tx, max_rows.map(|m| m as i64)).await)
+            .await
     }
 
     pub async fn insert(&self, event: NewEvent) -> Result<Inserted, StoreError> {

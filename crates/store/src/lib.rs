@@ -11,16 +11,18 @@
 
 mod events;
 mod query;
+mod secrets;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
+pub use secrets::SecretRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,14 +33,10 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     #[error(
-        "{path} is not a Kite Desk history database (or it is corrupted): {source}. \
+        "{path} is not a Kite Desk history database (or it is corrupted): {reason}. \
          Move it aside or pass another --data-dir; it was not modified"
     )]
-    Foreign {
-        path: PathBuf,
-        #[source]
-        source: sqlx::migrate::MigrateError,
-    },
+    Foreign { path: PathBuf, reason: String },
     #[error("history database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("stored row {id} is unreadable: {problem}")]
@@ -66,6 +64,58 @@ pub struct Store {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// `PRAGMA application_id` of a Kite Desk history: "KDHS".
+const APPLICATION_ID: i64 = 0x4B44_4853;
+
+/// Before anything writes to an existing file at `path` (switching it to
+/// WAL, migrating), make sure it is a Kite Desk history: not some other
+/// program's SQLite database, not a file that is not SQLite at all.
+async fn check_existing(path: &Path) -> Result<(), StoreError> {
+    let foreign = |reason: String| StoreError::Foreign {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(foreign(e.to_string())),
+        Ok(m) if m.len() == 0 => return Ok(()),
+        Ok(_) => {}
+    }
+    let opts = SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut conn = opts.connect().await.map_err(|e| foreign(e.to_string()))?;
+    let checked = async {
+        let app_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+            .fetch_one(&mut conn)
+            .await?;
+        if app_id == APPLICATION_ID {
+            return Ok(None);
+        }
+        if app_id != 0 {
+            return Ok(Some(format!(
+                "it belongs to another program (application_id {app_id:#x})"
+            )));
+        }
+        // Histories created before the application id was set carry our
+        // tables and migration log instead.
+        let ours: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('_sqlx_migrations', 'events', 'fts_state')",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        Ok::<_, sqlx::Error>(
+            (ours != 3).then(|| "it is a SQLite database without Kite Desk's tables".to_owned()),
+        )
+    }
+    .await;
+    let _ = conn.close().await;
+    match checked {
+        Ok(None) => Ok(()),
+        Ok(Some(reason)) => Err(foreign(reason)),
+        Err(e) => Err(foreign(e.to_string())),
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the history at `path` for writing and run
     /// migrations. Only the daemon does this.
@@ -83,17 +133,18 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        check_existing(path).await?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(open_err)?;
-        if let Err(source) = MIGRATOR.run(&write).await {
+        if let Err(e) = MIGRATOR.run(&write).await {
             write.close().await;
             return Err(StoreError::Foreign {
                 path: path.to_path_buf(),
-                source,
+                reason: e.to_string(),
             });
         }
         let read = SqlitePoolOptions::new()
@@ -149,6 +200,36 @@ impl Store {
 
     fn writer(&self) -> Result<&SqlitePool, StoreError> {
         self.write.as_ref().ok_or(StoreError::ReadOnly)
+    }
+
+    /// Run `f` in one write transaction and commit it. Every multi-statement
+    /// write goes through here.
+    ///
+    /// After any error the connection is closed instead of reused (SQLite
+    /// rolls back whatever it had open; the pool opens a fresh one). The
+    /// reason: after SQLITE_FULL or SQLITE_IOERR, SQLite may already have
+    /// rolled the transaction back itself; sqlx's `ROLLBACK` then fails,
+    /// its transaction depth stays at 1, and its next `begin()` becomes a
+    /// `SAVEPOINT` inside a transaction nobody ever commits: later writes
+    /// would be acknowledged but never durable. `BEGIN IMMEDIATE` as an
+    /// explicit statement also makes sqlx refuse to nest instead of
+    /// silently creating a savepoint.
+    pub(crate) async fn write_tx<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.writer()?.acquire().await?;
+        let result = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
+            let value = f(&mut tx).await?;
+            tx.commit().await?;
+            Ok(value)
+        }
+        .await;
+        if result.is_err() {
+            conn.close_on_drop();
+        }
+        result
     }
 
     pub async fn close(&self) {

@@ -7,6 +7,9 @@
     reason = "test helpers panic with the failing value"
 )]
 
+mod faults;
+mod secrets;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -9,6 +9,7 @@
 mod guard;
 mod ingress;
 mod query;
+mod secrets;
 mod stream;
 
 pub use query::event_query as event_query_from_params;
@@ -45,6 +46,7 @@ pub(crate) fn router(api: Api) -> Router {
         .route("/stats/volume", get(volume))
         .route("/health", get(health))
         .route("/stream", get(stream::sse))
+        .merge(secrets::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

@@ -41,6 +41,8 @@ pub fn config(dir: &std::path::Path, manifest: &str, env: &[(&str, &str)]) -> Da
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<HashMap<_, _>>(),
     );
+    // Never the developer's own keychain (a locked one could prompt).
+    c.keychain = Some(std::sync::Arc::new(kitedesk_secrets::MemoryKeychain::new()));
     c
 }
 

@@ -417,6 +417,67 @@ async fn a_foreign_file_is_refused_and_left_untouched() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "nothing overwritten");
 }
 
+/// Another program's SQLite database at the data path: refused before
+/// anything is written (no WAL switch, no migration tables).
+#[tokio::test]
+async fn another_programs_sqlite_database_is_refused_and_left_untouched() {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let dir = tempfile::tempdir().unwrap();
+    for (name, app_id) in [("plain.db", 0), ("tagged.db", 0x4650_4C44)] {
+        let path = dir.path().join(name);
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA application_id = {app_id}"
+        )))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).await.unwrap_err().to_string();
+        assert!(
+            err.contains(name) && err.contains("not a Kite Desk history"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "{name} not modified");
+        assert!(
+            !dir.path().join(format!("{name}-wal")).exists(),
+            "no WAL switch"
+        );
+    }
+}
+
+/// A history created before the application id existed (our tables, id 0)
+/// still opens; its next migration run tags it.
+#[tokio::test]
+async fn an_untagged_history_of_ours_still_opens() {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let (d, s) = seeded().await;
+    s.close().await;
+    let path = d.path().join("history.db");
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA application_id = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.count().await.unwrap(), 30);
+}
+
 #[tokio::test]
 async fn read_only_handle_reads_but_cannot_write() {
     let (d, s) = seeded().await;
