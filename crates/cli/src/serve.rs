@@ -20,12 +20,20 @@ pub struct ServeArgs {
     /// kite.json manifest. Default: the embedded default configuration.
     #[arg(long, env = "KITEDESK_MANIFEST")]
     manifest: Option<PathBuf>,
+    #[command(flatten)]
+    relay: crate::relay_links::RelayArgs,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let manifest = config::load_manifest(args.manifest.as_deref())?;
     let mut cfg = DaemonConfig::new(args.target.data_dir(), args.listen, manifest);
     cfg.manifest_path = args.manifest.clone();
+    cfg.relays = args.relay.resolve(&cfg.manifest)?;
+    let relays: Vec<String> = cfg
+        .relays
+        .iter()
+        .map(|r| format!("{} {} (team {})", r.name, r.url, r.team_id))
+        .collect();
     let sources: Vec<String> = cfg
         .manifest
         .sources
@@ -52,6 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         daemon.api.hook_base() + "/<source>",
         sources.join(", ")
     );
+    for r in &relays {
+        println!("  Relay: {r}");
+    }
     println!("  Try:   kitedesk send-test github && kitedesk events list");
     use std::io::Write as _;
     std::io::stdout().flush().context("stdout")?;
@@ -66,7 +77,7 @@ fn token_hint(t: &Target) -> String {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -41,6 +41,53 @@ pub struct Manifest {
     pub queue: Option<Queue>,
     pub sink: Option<SinkConfig>,
     pub ingress: Ingress,
+    /// Relays the daemon streams from (Kite protocol links), beside the
+    /// local ingress.
+    pub relays: Vec<RelayConfig>,
+}
+
+/// One relay link: `{"name", "url", "team", "tokenEnv", "scopes", "pingInterval"}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RelayConfig {
+    pub name: String,
+    /// `ws://…/ws`, `wss://…/ws`, or an `http(s)://` base (`/ws` is added).
+    pub url: String,
+    #[serde(alias = "team_id", alias = "teamId")]
+    pub team: String,
+    /// Environment variable holding the API token.
+    #[serde(default = "default_token_env")]
+    pub token_env: String,
+    /// Kite scopes (`*`, `source:NAME`, `type:NAME`); empty means `*`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub ping_interval: Option<std::time::Duration>,
+}
+
+/// Where the relay token comes from unless a link names another variable.
+pub const DEFAULT_RELAY_TOKEN_ENV: &str = "KITEDESK_RELAY_TOKEN";
+
+fn default_token_env() -> String {
+    DEFAULT_RELAY_TOKEN_ENV.to_string()
+}
+
+/// The WebSocket URL for a relay address, as `kite login` derives it:
+/// `https://` → `wss://`, `http://` → `ws://`, and `/ws` appended to an
+/// http(s) base that lacks it. `None` for any other scheme.
+pub fn relay_ws_url(url: &str) -> Option<String> {
+    let url = url.trim().trim_end_matches('/');
+    if url.starts_with("ws://") || url.starts_with("wss://") {
+        return Some(url.to_string());
+    }
+    let ws = if let Some(rest) = url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return None;
+    };
+    Some(if ws.ends_with("/ws") { ws } else { format!("{ws}/ws") })
 }
 
 /// A webhook source the local ingress accepts at `/hooks/{name}`.
@@ -272,6 +319,32 @@ impl Manifest {
                 );
             }
         }
+        for (i, r) in self.relays.iter().enumerate() {
+            if !valid_slug(&r.name) {
+                return err(
+                    format!("relays[{i}].name"),
+                    format!("{:?} must match ^[a-z0-9][a-z0-9-]{{0,63}}$", r.name),
+                );
+            }
+            if r.name == "local" || self.relays[..i].iter().any(|o| o.name == r.name) {
+                return err(
+                    format!("relays[{i}].name"),
+                    format!("duplicate link name {:?} (\"local\" is the ingress)", r.name),
+                );
+            }
+            if relay_ws_url(&r.url).is_none() {
+                return err(
+                    format!("relays[{i}].url"),
+                    format!("{:?} must start with ws://, wss://, http:// or https://", r.url),
+                );
+            }
+            if r.team.trim().is_empty() {
+                return err(format!("relays[{i}].team"), "must not be empty".into());
+            }
+            if r.ping_interval.is_some_and(|d| d.is_zero()) {
+                return err(format!("relays[{i}].pingInterval"), "must be positive".into());
+            }
+        }
         if self.ingress.max_body_bytes == 0 || self.ingress.max_body_bytes > MAX_BODY_LIMIT {
             return err(
                 "ingress.maxBodyBytes".into(),
@@ -452,6 +525,29 @@ mod tests {
                 e.path.starts_with(path),
                 "want path {path}, got {e} for {json}"
             );
+        }
+    }
+
+    #[test]
+    fn relays_parse_and_validate() {
+        let m = Manifest::from_json(
+            br#"{"relays": [{"name": "work", "url": "https://relay.example", "team": "t1", "scopes": ["source:github"]},
+                            {"name": "home", "url": "ws://127.0.0.1:7700/ws", "team_id": "t2", "tokenEnv": "HOME_TOKEN", "pingInterval": "5s"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.relays[0].token_env, DEFAULT_RELAY_TOKEN_ENV);
+        assert_eq!(m.relays[1].team, "t2");
+        assert_eq!(relay_ws_url(&m.relays[0].url).unwrap(), "wss://relay.example/ws");
+        assert_eq!(relay_ws_url("http://h:1/ws/").unwrap(), "ws://h:1/ws");
+        assert_eq!(relay_ws_url("ftp://h"), None);
+        for (json, path) in [
+            (r#"{"relays": [{"name": "a", "url": "ftp://x", "team": "t"}]}"#, "relays[0].url"),
+            (r#"{"relays": [{"name": "local", "url": "ws://x", "team": "t"}]}"#, "relays[0].name"),
+            (r#"{"relays": [{"name": "a", "url": "ws://x", "team": " "}]}"#, "relays[0].team"),
+            (r#"{"relays": [{"name": "a", "url": "ws://x"}]}"#, "relays[0]"),
+        ] {
+            let e = Manifest::from_json(json.as_bytes()).unwrap_err();
+            assert!(e.path.starts_with(path), "want {path}, got {e}");
         }
     }
 

@@ -163,6 +163,9 @@ pub struct Health {
     pub sources: Vec<SourceHealth>,
     /// The keychain's state, sources without a secret, old secrets.
     pub secrets: crate::secrets::SecretsHealth,
+    /// The local ingress and every relay link, with their state.
+    #[serde(default)]
+    pub connections: Vec<crate::links::Connection>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -181,10 +184,11 @@ pub struct Inner {
     pub(crate) config: DaemonConfig,
     pub(crate) store: Store,
     pub(crate) bus: Bus,
-    writer: Writer,
+    pub(crate) writer: Writer,
     pub(crate) token: String,
     pub(crate) addr: SocketAddr,
     pub(crate) secrets: crate::secrets::SecretsState,
+    pub(crate) links: crate::links::Links,
 }
 
 impl Inner {
@@ -206,6 +210,7 @@ impl Inner {
             token,
             addr,
             secrets,
+            links: Default::default(),
         }
     }
 }
@@ -388,6 +393,7 @@ impl Api {
                 })
                 .collect(),
             secrets: self.secrets_health().await?,
+            connections: self.connections(),
         })
     }
 

@@ -12,6 +12,8 @@ use tokio::sync::broadcast;
 pub enum DaemonEvent {
     /// A new event was committed to the history (never sent for duplicates).
     Stored(Arc<StoredEvent>),
+    /// A connection (relay link) changed state.
+    Connection(Arc<crate::links::Connection>),
     /// The daemon is stopping: long-lived readers (live feeds) end so the
     /// server's graceful shutdown can finish.
     ShuttingDown,

@@ -27,6 +27,8 @@ pub struct DaemonConfig {
     pub env_override: Option<std::collections::HashMap<String, String>>,
     /// Where secret values live; `None`: the OS keychain (Secret Service).
     pub keychain: Option<std::sync::Arc<dyn kitedesk_secrets::Keychain>>,
+    /// Relay links to stream from, beside the local ingress.
+    pub relays: Vec<crate::links::RelayLink>,
 }
 
 impl DaemonConfig {
@@ -38,6 +40,7 @@ impl DaemonConfig {
             manifest_path: None,
             env_override: None,
             keychain: None,
+            relays: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ pub mod config;
 mod http;
 mod ingest;
 mod secrets;
+pub mod links;
 mod writer;
 
 use std::net::SocketAddr;
@@ -93,6 +94,7 @@ impl Daemon {
         )));
         api.spawn_retention();
         api.load_secrets().await?;
+        api.start_links().await?;
         let app = http::router(api.clone());
         Ok((api, app))
     }
@@ -106,6 +108,7 @@ impl RunningDaemon {
     /// Stop accepting requests, finish in-flight ones, flush the writer.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        self.api.stop_links().await;
         self.api.bus().publish(bus::DaemonEvent::ShuttingDown);
         let res = self.server.await.context("server task panicked")?;
         let _ = std::fs::remove_file(&self.info_path);

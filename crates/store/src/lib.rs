@@ -10,6 +10,7 @@
 //! [`Page`].
 
 mod events;
+mod links;
 mod query;
 mod secrets;
 
@@ -21,6 +22,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 pub use events::{Inserted, NewEvent, StoredEvent, VolumeBucket};
+pub use links::LinkCursor;
 pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
 pub use secrets::SecretRecord;
 

@@ -169,6 +169,16 @@ async fn feed(
                 };
                 last = l;
             }
+            Ok(DaemonEvent::Connection(c)) => {
+                let body = serde_json::to_string(&*c).unwrap_or_else(|_| "{}".into());
+                if tx
+                    .send(Ok(Event::default().event("connection").data(body)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
             Ok(DaemonEvent::ShuttingDown) | Err(broadcast::error::RecvError::Closed) => return,
         }
     }
