@@ -302,8 +302,16 @@ pub(crate) async fn watch(app: AppHandle) {
                         app.state::<Shell>().tray.update(|v| v.recent = recent);
                         true
                     }
-                    #[expect(unreachable_patterns, reason = "other helpers add bus events")]
-                    Ok(_) => false,
+                    // A link changed state: re-read them all now rather than
+                    // at the next health tick.
+                    Ok(DaemonEvent::Connection(_)) => {
+                        let conns = connections(&api).await;
+                        app.state::<Shell>().tray.update(|v| {
+                            let changed = v.connections != conns;
+                            v.connections = conns;
+                            changed
+                        })
+                    }
                 };
                 if changed && flush_at.is_none() {
                     flush_at = Some(tokio::time::Instant::now() + COALESCE);
