@@ -34,10 +34,11 @@ ui-test: ui
 	cd ui && npm test
 	cd ui && npm run e2e
 
-## run: build (release) and start Kite Desk on the embedded default configuration.
+## run: build (release) and start Kite Desk on the embedded default configuration:
+## the desktop app when a display exists, else the daemon alone.
 run: $(SETUP_STAMP) ui
 	$(CARGO) build --release --workspace --bins
-	./target/release/kitedesk serve
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then ./target/release/kitedesk-app; else ./target/release/kitedesk serve; fi
 
 ## test: lint, then every test, including the ones that start real components.
 test: $(SETUP_STAMP) ui lint

@@ -14,10 +14,10 @@ pub mod config;
 mod http;
 mod ingest;
 pub mod links;
-pub mod outbox;
-mod secrets;
-pub mod samples;
 pub mod notifier;
+pub mod outbox;
+pub mod samples;
+mod secrets;
 mod writer;
 
 use std::net::SocketAddr;

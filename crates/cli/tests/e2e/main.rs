@@ -9,8 +9,8 @@
 
 mod faults;
 mod forward;
-mod secrets;
 mod notify;
+mod secrets;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

@@ -8,8 +8,8 @@
 
 mod guard;
 mod ingress;
-mod outbox;
 mod notify;
+mod outbox;
 mod query;
 mod secrets;
 mod stream;

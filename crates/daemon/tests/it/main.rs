@@ -9,8 +9,8 @@
 mod api;
 mod harness;
 mod ingress;
+mod notify;
 mod outbox;
 mod secrets;
-mod notify;
 mod stream;
 mod ui;
