@@ -79,7 +79,7 @@ fn critical_event_changes_the_icon_and_status_line() {
 
     let failed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../crates/cli/samples/stripe-payment_intent.payment_failed.json"
+        "/../crates/daemon/samples/stripe-payment_intent.payment_failed.json"
     ))
     .unwrap();
     post_hook(&app.url, "stripe", &failed);
