@@ -285,8 +285,11 @@ async fn write_cursors(
         return Ok(());
     }
     let now = db::now_ms();
+    // See `commit`: after an error the connection is closed, not reused.
+    let mut conn = None;
     let result = async {
-        let mut tx = pool.begin().await?;
+        let c = conn.insert(pool.acquire().await?);
+        let mut tx = sqlx::Connection::begin_with(&mut **c, "BEGIN IMMEDIATE").await?;
         for ((team, client), seq) in &pending {
             // Cursors only move forward (acks are cumulative).
             sqlx::query(
@@ -305,6 +308,9 @@ async fn write_cursors(
     }
     .await;
     if let Err(e) = result {
+        if let Some(c) = conn.as_mut() {
+            c.close_on_drop();
+        }
         // Put them back (unless newer acks arrived) for the next attempt.
         if let Ok(mut map) = cursors.lock() {
             for (k, s) in pending {
@@ -555,9 +561,29 @@ async fn commit(
     events: &[Append],
     last: &mut HashMap<String, u64>,
 ) -> Result<Vec<Result<Appended, LogError>>, sqlx::Error> {
+    // After any error (SQLITE_FULL, I/O) the connection is closed rather
+    // than reused: SQLite may have rolled the transaction back itself, and
+    // sqlx would then nest the next `begin()` as a SAVEPOINT inside a
+    // transaction nobody commits (appends acknowledged but never durable;
+    // see kitedesk_store::Store::write_tx). The cached last seqs may have
+    // run ahead of what was committed, so they are read again.
+    let mut conn = pool.acquire().await?;
+    let result = commit_on(&mut conn, events, last).await;
+    if result.is_err() {
+        conn.close_on_drop();
+        last.clear();
+    }
+    result
+}
+
+async fn commit_on(
+    conn: &mut sqlx::SqliteConnection,
+    events: &[Append],
+    last: &mut HashMap<String, u64>,
+) -> Result<Vec<Result<Appended, LogError>>, sqlx::Error> {
     let mut results: Vec<Option<Result<Appended, LogError>>> =
         (0..events.len()).map(|_| None).collect();
-    let mut tx = pool.begin().await?;
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
     let mut by_team: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         by_team.entry(e.team_id.as_str()).or_default().push(i);
