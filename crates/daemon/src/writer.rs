@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use kitedesk_store::{Inserted, NewEvent, Store, StoreError};
+use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError, index_rows_of};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, DaemonEvent};
@@ -17,7 +17,7 @@ const QUEUE: usize = 4096;
 /// Under load, search indexing is deferred; once this many events wait for
 /// it, each write batch is followed by one indexing step of this size, so
 /// indexing keeps up without ever blocking writes for long.
-const INDEX_STEP: u64 = 512;
+const INDEX_STEP: usize = 512;
 /// How long the writer waits for more webhooks before indexing deferred
 /// ones: the most a search lags behind a burst.
 const IDLE_INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
@@ -51,15 +51,16 @@ impl Writer {
     }
 }
 
-/// Index pending events: all of them (`step == None`, when idle) or one
-/// bounded step.
-async fn index(store: &Store, unindexed: &mut u64, step: Option<u64>) {
-    match store.index_pending_up_to(step).await {
-        Ok(n) => *unindexed = unindexed.saturating_sub(n),
+/// Index deferred events: all of them (when idle) or the oldest `step`.
+/// Their text is still in memory (`pending`); the store falls back to
+/// reading it back if that is not exactly what waits.
+async fn index(store: &Store, pending: &mut Vec<IndexRow>, step: Option<usize>) {
+    let n = step.unwrap_or(pending.len()).min(pending.len());
+    match store.index_rows(&pending[..n]).await {
+        Ok(_) => {
+            pending.drain(..n);
+        }
         Err(e) => tracing::warn!(error = %e, "search indexing failed; will retry"),
-    }
-    if step.is_none() {
-        *unindexed = 0;
     }
 }
 
@@ -67,17 +68,18 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
     let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(QUEUE);
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        let mut unindexed = 0u64;
+        // Events committed but not yet in the search index, oldest first.
+        let mut pending: Vec<IndexRow> = Vec::new();
         loop {
             // With events waiting for the search index, stop waiting for
             // requests after a short idle spell and index them.
-            let got = if unindexed > 0 {
+            let got = if !pending.is_empty() {
                 match tokio::time::timeout(IDLE_INDEX_AFTER, rx.recv_many(&mut batch, MAX_BATCH))
                     .await
                 {
                     Ok(n) => n,
                     Err(_) => {
-                        index(&store, &mut unindexed, None).await;
+                        index(&store, &mut pending, None).await;
                         continue;
                     }
                 }
@@ -85,7 +87,7 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                 rx.recv_many(&mut batch, MAX_BATCH).await
             };
             if got == 0 {
-                index(&store, &mut unindexed, None).await;
+                index(&store, &mut pending, None).await;
                 return;
             }
             let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
@@ -98,17 +100,14 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
             let result = if defer {
                 store.insert_batch_deferred(&events).await
             } else {
-                store.insert_batch(&events).await
+                store
+                    .insert_batch_indexing(&events, std::mem::take(&mut pending))
+                    .await
             };
             match result {
                 Ok(results) => {
                     if defer {
-                        unindexed += results
-                            .iter()
-                            .filter(|r| matches!(r, Inserted::New(_)))
-                            .count() as u64;
-                    } else {
-                        unindexed = 0;
+                        pending.extend(index_rows_of(&events, &results));
                     }
                     for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
                         if let Inserted::New(id) = res {
@@ -122,8 +121,8 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                         }
                         let _ = reply.send(Ok(res));
                     }
-                    if unindexed >= INDEX_STEP {
-                        index(&store, &mut unindexed, Some(INDEX_STEP)).await;
+                    if pending.len() >= INDEX_STEP {
+                        index(&store, &mut pending, Some(INDEX_STEP)).await;
                     }
                 }
                 Err(e) => {

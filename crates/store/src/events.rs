@@ -61,38 +61,48 @@ const ROWS_PER_STATEMENT: usize = 64;
 
 impl Store {
     /// Store a batch in one transaction (group commit: one commit for many
-    /// webhooks) and index it for search before committing. Each element
-    /// says whether it was new or a duplicate.
+    /// webhooks) and index it, and anything still waiting, for search
+    /// before committing. Each element says whether it was new or a
+    /// duplicate.
     pub async fn insert_batch(&self, batch: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
-        self.insert_batch_with(batch, true).await
+        self.insert_batch_indexing(batch, Vec::new()).await
+    }
+
+    /// [`Store::insert_batch`] for a caller that holds the text of events
+    /// it deferred earlier (`pending`, oldest first): they are indexed from
+    /// memory with the batch, in the same transaction.
+    pub async fn insert_batch_indexing(
+        &self,
+        batch: &[NewEvent],
+        mut pending: Vec<IndexRow>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        self.write_tx(async |tx| {
+            let out = insert_all(tx, batch).await?;
+            pending.extend(index_rows_of(batch, &out));
+            index_in(tx, &pending).await?;
+            Ok(out)
+        })
+        .await
     }
 
     /// Like [`Store::insert_batch`] but leaves search indexing to a later
-    /// [`Store::index_pending`]: the writer does this under load, so
-    /// indexing happens in large batches.
+    /// [`Store::index_rows`] or [`Store::index_pending`]: the writer does
+    /// this under load, so indexing happens in large batches (it keeps the
+    /// [`IndexRow`]s of the new events, see [`index_rows_of`]).
     pub async fn insert_batch_deferred(
         &self,
         batch: &[NewEvent],
     ) -> Result<Vec<Inserted>, StoreError> {
-        self.insert_batch_with(batch, false).await
+        self.write_tx(async |tx| insert_all(tx, batch).await).await
     }
 
-    async fn insert_batch_with(
-        &self,
-        batch: &[NewEvent],
-        index: bool,
-    ) -> Result<Vec<Inserted>, StoreError> {
-        self.write_tx(async |tx| {
-            let mut out = Vec::with_capacity(batch.len());
-            for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-                out.extend(insert_chunk(tx, chunk).await?);
-            }
-            if index {
-                index_pending_in(tx, None).await?;
-            }
-            Ok(out)
-        })
-        .await
+    /// Index events whose text the caller still holds (the writer keeps the
+    /// rows it deferred): they go to the index straight from memory when
+    /// they are exactly the events waiting for it, oldest first; otherwise
+    /// (a restart, retention in between) the waiting events are read back
+    /// from the history. Returns how many were indexed.
+    pub async fn index_rows(&self, rows: &[IndexRow]) -> Result<u64, StoreError> {
+        self.write_tx(async |tx| index_in(tx, rows).await).await
     }
 
     /// FTS5's integrity check plus SQLite's own: an error if the search
@@ -116,8 +126,8 @@ impl Store {
         self.index_pending_up_to(None).await
     }
 
-    /// Index at most `max_rows` pending events in one short transaction, so
-    /// the writer can interleave indexing with new inserts under load.
+    /// Index at most `max_rows` pending events in one short transaction,
+    /// reading their text back from the history.
     pub async fn index_pending_up_to(&self, max_rows: Option<u64>) -> Result<u64, StoreError> {
         self.write_tx(async |tx| index_pending_in(tx, max_rows.map(|m| m as i64)).await)
             .await
@@ -137,9 +147,9 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| {
-            let payload: String = r.try_get("payload")?;
-            let headers: String = r.try_get("headers")?;
             let mut ev = row_to_event(&r)?;
+            let payload = decode_text(ev.id, r.try_get("payload")?)?;
+            let headers = decode_text(ev.id, r.try_get("headers")?)?;
             ev.event.original_headers =
                 serde_json::from_str::<Headers>(&headers).map_err(|e| StoreError::Corrupt {
                     id: ev.id,
@@ -263,35 +273,171 @@ async fn delete_chunked(
     }
 }
 
-/// Index up to `max_rows` stored events not yet in the search index (all of
-/// them when `None`), oldest first. Returns how many were indexed.
-async fn index_pending_in(
+/// The text the search index needs for one stored event. The index is
+/// contentless (payloads are stored compressed), so the writer hands it the
+/// text it already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub id: i64,
+    pub summary: String,
+    pub payload: String,
+}
+
+/// The [`IndexRow`]s of the events of `batch` that were new.
+pub fn index_rows_of(batch: &[NewEvent], inserted: &[Inserted]) -> Vec<IndexRow> {
+    batch
+        .iter()
+        .zip(inserted)
+        .filter_map(|(ne, r)| match r {
+            Inserted::New(id) => Some(IndexRow {
+                id: *id,
+                summary: ne.event.summary.clone(),
+                payload: ne.payload.clone(),
+            }),
+            Inserted::Duplicate(_) => None,
+        })
+        .collect()
+}
+
+/// Rows per multi-row INSERT into the search index (3 values each).
+const INDEX_ROWS_PER_STATEMENT: usize = 128;
+
+/// Index `rows` if they are exactly the events waiting for the index (ids
+/// after the watermark, in order, none missing); otherwise index whatever
+/// waits by reading it back from the history. Returns how many were indexed.
+async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<u64, StoreError> {
+    let upto: i64 = sqlx::query_scalar("SELECT indexed_upto FROM fts_state WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let rows: Vec<&IndexRow> = rows.iter().filter(|r| r.id > upto).collect();
+    let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE id > ?")
+        .bind(upto)
+        .fetch_one(&mut *tx)
+        .await?;
+    match rows.last() {
+        Some(last) if ordered && waiting == rows.len() as i64 => {
+            let last = last.id;
+            insert_index_rows(tx, &rows).await?;
+            set_indexed_upto(tx, last).await?;
+            Ok(rows.len() as u64)
+        }
+        None if waiting == 0 => Ok(0),
+        _ => index_pending_in(tx, None).await,
+    }
+}
+
+async fn insert_index_rows(
     tx: &mut sqlx::SqliteConnection,
-    max_rows: Option<i64>,
-) -> Result<u64, StoreError> {
-    let limit = max_rows.unwrap_or(-1); // SQLite: a negative LIMIT means none
-    let upto: Option<i64> = sqlx::query_scalar(
-        "SELECT max(id) FROM (SELECT id FROM events
-           WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id LIMIT ?)",
-    )
-    .bind(limit)
-    .fetch_one(&mut *tx)
-    .await?;
-    let Some(upto) = upto else { return Ok(0) };
-    let n = sqlx::query(
-        "INSERT INTO events_fts (rowid, summary, payload)
-         SELECT id, summary, payload FROM events
-         WHERE id > (SELECT indexed_upto FROM fts_state) AND id <= ? ORDER BY id",
-    )
-    .bind(upto)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    rows: &[&IndexRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(INDEX_ROWS_PER_STATEMENT) {
+        let mut sql = String::from("INSERT INTO events_fts (rowid, summary, payload) VALUES ");
+        sql.push_str(&vec!["(?, ?, ?)"; chunk.len()].join(", "));
+        // The SQL is built from fixed fragments only; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q.bind(r.id).bind(&r.summary).bind(&r.payload);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+async fn set_indexed_upto(tx: &mut sqlx::SqliteConnection, upto: i64) -> Result<(), StoreError> {
     sqlx::query("UPDATE fts_state SET indexed_upto = ? WHERE id = 1")
         .bind(upto)
         .execute(&mut *tx)
         .await?;
-    Ok(n)
+    Ok(())
+}
+
+/// Index up to `max_rows` stored events not yet in the search index (all of
+/// them when `None`), oldest first, reading their text back from the
+/// history. Returns how many were indexed.
+async fn index_pending_in(
+    tx: &mut sqlx::SqliteConnection,
+    max_rows: Option<i64>,
+) -> Result<u64, StoreError> {
+    // Bounded reads, so a large backlog (after a migration) never sits in
+    // memory at once.
+    const READ_CHUNK: i64 = 2_000;
+    let mut left = max_rows.unwrap_or(i64::MAX);
+    let mut indexed = 0u64;
+    while left > 0 {
+        let found = sqlx::query(
+            "SELECT id, summary, payload FROM events
+             WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id LIMIT ?",
+        )
+        .bind(left.min(READ_CHUNK))
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = found.last() else { break };
+        let last: i64 = last.try_get("id")?;
+        let rows = found
+            .iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id")?;
+                Ok(IndexRow {
+                    id,
+                    summary: r.try_get("summary")?,
+                    payload: decode_text(id, r.try_get("payload")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        insert_index_rows(tx, &rows.iter().collect::<Vec<_>>()).await?;
+        set_indexed_upto(tx, last).await?;
+        indexed += rows.len() as u64;
+        left -= rows.len() as i64;
+    }
+    Ok(indexed)
+}
+
+/// zstd frame magic (RFC 8878): a stored payload or header list starting
+/// with it is compressed. No UTF-8 text starts with it (0xB5 is a
+/// continuation byte), so rows written as TEXT before compression read back
+/// unchanged.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+/// zstd level for stored payloads: the fastest level, which already takes a
+/// GitHub push to under half its size; the writer runs it for every event.
+const ZSTD_LEVEL: i32 = 1;
+
+/// A payload (or header list) as stored: a zstd frame.
+pub(crate) fn encode_text(text: &str) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::compress(text.as_bytes(), ZSTD_LEVEL).map_err(|e| StoreError::Corrupt {
+        id: 0,
+        problem: format!("compressing: {e}"),
+    })
+}
+
+/// A stored payload or header list back as text (a zstd frame, or TEXT
+/// from before compression).
+pub(crate) fn decode_text(id: i64, stored: Vec<u8>) -> Result<String, StoreError> {
+    let bytes = if stored.starts_with(&ZSTD_MAGIC) {
+        zstd::stream::decode_all(stored.as_slice()).map_err(|e| StoreError::Corrupt {
+            id,
+            problem: format!("stored text: {e}"),
+        })?
+    } else {
+        stored
+    };
+    String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+        id,
+        problem: format!("stored text: {e}"),
+    })
+}
+
+/// Insert every event of `batch` in multi-row statements.
+async fn insert_all(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &[NewEvent],
+) -> Result<Vec<Inserted>, StoreError> {
+    let mut out = Vec::with_capacity(batch.len());
+    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
+        out.extend(insert_chunk(tx, chunk).await?);
+    }
+    Ok(out)
 }
 
 /// One multi-row INSERT for up to [`ROWS_PER_STATEMENT`] events. RETURNING
@@ -330,8 +476,8 @@ async fn insert_chunk(
             .bind(e.verification.verified)
             .bind(&e.verification.reason)
             .bind(e.seq.map(|s| s as i64))
-            .bind(headers)
-            .bind(&ne.payload);
+            .bind(encode_text(&headers)?)
+            .bind(encode_text(&ne.payload)?);
     }
     let rows = q.fetch_all(&mut *tx).await?;
     let mut new_ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());

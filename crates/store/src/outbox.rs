@@ -267,7 +267,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let mut ev = row_to_event(r)?;
-                let payload: String = r.try_get("payload")?;
+                let payload = crate::events::decode_text(ev.id, r.try_get("payload")?)?;
                 // A payload that is not JSON (a generic source may accept
                 // text) routes with null data: only source and type match.
                 ev.event.data = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);

@@ -669,3 +669,130 @@ async fn bounded_indexing_steps_index_oldest_first_and_resume() {
     assert_eq!(s.list(&q).await.unwrap().events.len(), 5);
     s.integrity_check().await.unwrap();
 }
+
+/// Open the history file with a second, raw connection (what a user's
+/// `sqlite3` would see).
+async fn raw(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn payloads_are_stored_compressed_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let s = Store::open(&path).await.unwrap();
+    let mut e = ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "big",
+    );
+    // A realistic, repetitive JSON payload (URLs and keys repeat).
+    let commits: Vec<_> = (0..20)
+        .map(|i| json!({"id": format!("c{i}"), "url": format!("https://github.com/acme/api/commit/c{i}"), "message": "fix: the thing"}))
+        .collect();
+    e.payload = json!({"ref": "refs/heads/main", "commits": commits}).to_string();
+    let raw_len = e.payload.len() as i64;
+    let id = s.insert(e.clone()).await.unwrap().id();
+    let mut c = raw(&path).await;
+    let (ty, stored_len): (String, i64) =
+        sqlx::query_as("SELECT typeof(payload), length(payload) FROM events WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(ty, "blob", "new payloads are zstd frames");
+    assert!(
+        stored_len * 3 < raw_len,
+        "stored {stored_len} bytes for {raw_len}"
+    );
+    let (_, payload) = s.get(id).await.unwrap().unwrap();
+    assert_eq!(payload, e.payload, "the original bytes come back");
+    let q = EventQuery {
+        q: Some("refs".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list(&q).await.unwrap().events.len(),
+        1,
+        "payload searchable"
+    );
+}
+
+#[tokio::test]
+async fn payloads_stored_as_text_before_compression_still_read_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let s = Store::open(&path).await.unwrap();
+    let e = ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "old row",
+    );
+    let id = s.insert_batch_deferred(&[e.clone()]).await.unwrap()[0].id();
+    // What a row written before the compression migration looks like.
+    let mut c = raw(&path).await;
+    sqlx::query("UPDATE events SET payload = ? WHERE id = ?")
+        .bind(r#"{"legacy":"plaintextword"}"#)
+        .bind(id)
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let (_, payload) = s.get(id).await.unwrap().unwrap();
+    assert_eq!(payload, r#"{"legacy":"plaintextword"}"#);
+    // Indexing reads it back from the history (no text in memory).
+    assert_eq!(s.index_pending().await.unwrap(), 1);
+    let q = EventQuery {
+        q: Some("plaintextword".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 1);
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn index_rows_uses_the_text_in_memory_only_when_it_is_what_waits() {
+    use kitedesk_store::index_rows_of;
+    let (_d, s) = store().await;
+    let mk = |n| {
+        ev(
+            n,
+            "github",
+            "com.github.push",
+            Importance::Normal,
+            true,
+            "memword",
+        )
+    };
+    let first: Vec<NewEvent> = (1..=3).map(mk).collect();
+    let done = s.insert_batch_deferred(&first).await.unwrap();
+    let rows = index_rows_of(&first, &done);
+    let second: Vec<NewEvent> = (4..=5).map(mk).collect();
+    s.insert_batch_deferred(&second).await.unwrap();
+    let q = EventQuery {
+        q: Some("memword".into()),
+        ..Default::default()
+    };
+    // Only 3 of the 5 waiting events are offered: the store reads all 5
+    // back rather than leave a hole in the index.
+    assert_eq!(s.index_rows(&rows).await.unwrap(), 5);
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 5);
+    // Offering rows already indexed does nothing.
+    assert_eq!(s.index_rows(&rows).await.unwrap(), 0);
+    let third: Vec<NewEvent> = (6..=7).map(mk).collect();
+    let done = s.insert_batch_deferred(&third).await.unwrap();
+    assert_eq!(
+        s.index_rows(&index_rows_of(&third, &done)).await.unwrap(),
+        2
+    );
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 7);
+    s.integrity_check().await.unwrap();
+}
