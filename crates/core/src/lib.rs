@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod manifest;
 pub mod providers;
 pub mod static_path;
+pub mod stored_text;
 pub mod verify;
 
 pub use event::{Importance, KiteEvent, Verification};

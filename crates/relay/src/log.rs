@@ -102,6 +102,8 @@ pub enum LogError {
     Stopped,
     #[error("stored event is not a JSON object")]
     NotAnObject,
+    #[error("stored event: {0}")]
+    StoredText(#[from] kitedesk_core::stored_text::StoredTextError),
 }
 
 impl From<sqlx::Error> for LogError {
@@ -364,16 +366,18 @@ impl EventLog for SqliteLog {
         .bind(to_i64(limit as u64))
         .fetch_all(&self.pools.read)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Entry {
-                seq: to_u64(r.get("seq")),
-                source_name: r.get("source_name"),
-                ce_source: r.get("ce_source"),
-                ce_type: r.get("ce_type"),
-                event_json: r.get("event"),
+        rows.iter()
+            .map(|r| {
+                Ok(Entry {
+                    seq: to_u64(r.try_get("seq")?),
+                    source_name: r.try_get("source_name")?,
+                    ce_source: r.try_get("ce_source")?,
+                    ce_type: r.try_get("ce_type")?,
+                    // A zstd frame (or, written before compression, text).
+                    event_json: kitedesk_core::stored_text::decode(r.try_get("event")?)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn bounds(&self, team: &str) -> Result<Bounds, LogError> {
@@ -640,7 +644,7 @@ async fn commit_on(
                 }
             }
         }
-        let mut rows: Vec<(usize, u64, String)> = Vec::with_capacity(idx.len());
+        let mut rows: Vec<(usize, u64, Vec<u8>)> = Vec::with_capacity(idx.len());
         for i in idx {
             let e = &events[i];
             let key = (e.ce_source.as_str(), e.ce_id.as_str());
@@ -648,7 +652,12 @@ async fn commit_on(
                 results[i] = Some(Ok(Appended::Duplicate(s)));
                 continue;
             }
-            match with_seq(&e.event_json, seq + 1) {
+            // Stored as a zstd frame: a webhook's CloudEvent is a few KB
+            // of JSON, which would overflow a page of this WITHOUT ROWID
+            // table; compressed it mostly fits.
+            match with_seq(&e.event_json, seq + 1)
+                .and_then(|json| Ok(kitedesk_core::stored_text::encode(&json)?))
+            {
                 Ok(json) => {
                     seq += 1;
                     // A retry inside the same batch is a duplicate too.
@@ -672,7 +681,7 @@ async fn commit_on(
                     .push_bind(e.source_name.as_str())
                     .push_bind(e.ce_type.as_str())
                     .push_bind(e.received.timestamp_millis())
-                    .push_bind(json.as_str());
+                    .push_bind(json.as_slice());
             });
             q.build().execute(&mut *tx).await?;
         }

@@ -393,38 +393,20 @@ async fn index_pending_in(
     Ok(indexed)
 }
 
-/// zstd frame magic (RFC 8878): a stored payload or header list starting
-/// with it is compressed. No UTF-8 text starts with it (0xB5 is a
-/// continuation byte), so rows written as TEXT before compression read back
-/// unchanged.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-
-/// zstd level for stored payloads: the fastest level, which already takes a
-/// GitHub push to under half its size; the writer runs it for every event.
-const ZSTD_LEVEL: i32 = 1;
-
 /// A payload (or header list) as stored: a zstd frame.
 pub(crate) fn encode_text(text: &str) -> Result<Vec<u8>, StoreError> {
-    zstd::bulk::compress(text.as_bytes(), ZSTD_LEVEL).map_err(|e| StoreError::Corrupt {
+    kitedesk_core::stored_text::encode(text).map_err(|e| StoreError::Corrupt {
         id: 0,
-        problem: format!("compressing: {e}"),
+        problem: e.to_string(),
     })
 }
 
 /// A stored payload or header list back as text (a zstd frame, or TEXT
 /// from before compression).
 pub(crate) fn decode_text(id: i64, stored: Vec<u8>) -> Result<String, StoreError> {
-    let bytes = if stored.starts_with(&ZSTD_MAGIC) {
-        zstd::stream::decode_all(stored.as_slice()).map_err(|e| StoreError::Corrupt {
-            id,
-            problem: format!("stored text: {e}"),
-        })?
-    } else {
-        stored
-    };
-    String::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+    kitedesk_core::stored_text::decode(stored).map_err(|e| StoreError::Corrupt {
         id,
-        problem: format!("stored text: {e}"),
+        problem: e.to_string(),
     })
 }
 

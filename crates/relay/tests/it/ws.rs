@@ -216,6 +216,10 @@ async fn a_slow_consumer_is_cut_off_without_blocking_others() {
         n as u64,
         "the fast client got everything"
     );
+    // The slow client has not read a byte. The relay's timeout is what is
+    // under test, so let it pass (ingest can be quick enough to end well
+    // within it) before reading: reading would unblock the relay.
+    tokio::time::sleep(Duration::from_millis(900)).await;
     // Now drain the slow one: a prefix of the events, then 4004.
     let mut events = 0;
     let mut code = None;

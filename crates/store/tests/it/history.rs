@@ -737,7 +737,11 @@ async fn payloads_stored_as_text_before_compression_still_read_and_index() {
         true,
         "old row",
     );
-    let id = s.insert_batch_deferred(std::slice::from_ref(&e)).await.unwrap()[0].id();
+    let id = s
+        .insert_batch_deferred(std::slice::from_ref(&e))
+        .await
+        .unwrap()[0]
+        .id();
     // What a row written before the compression migration looks like.
     let mut c = raw(&path).await;
     sqlx::query("UPDATE events SET payload = ? WHERE id = ?")
