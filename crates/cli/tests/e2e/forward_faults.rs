@@ -29,7 +29,11 @@ const SINK_TIMEOUT: &str = "300ms";
 const SLOW_ANSWER: Duration = Duration::from_millis(1200);
 /// Phase lengths (a timed fault schedule, not a wait for readiness).
 const DOWN_FOR: Duration = Duration::from_secs(2);
-const SLOW_FOR: Duration = Duration::from_secs(3);
+const SLOW_FOR: Duration = Duration::from_secs(5);
+/// The retry schedule: 8 attempts over about 4.5 s, so the first
+/// webhooks run out of attempts before the target is up and the ones
+/// posted when it turns slow are still being retried when it is.
+const RETRY: [&str; 7] = ["100ms", "200ms", "400ms", "800ms", "1s", "1s", "1s"];
 /// Webhooks posted in each phase; every 7th is poison.
 const PER_PHASE: u32 = 40;
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -110,16 +114,13 @@ impl Target {
 
 fn manifest(dir: &std::path::Path, target: &str) -> std::path::PathBuf {
     let path = dir.join("kite.json");
-    let retry = [
-        "100ms", "200ms", "400ms", "800ms", "1s", "1s", "1s", "1s", "1s", "1s",
-    ];
     std::fs::write(
         &path,
         serde_json::json!({
             "name": "forward-faults",
             "sources": [{"name": "demo", "type": "generic", "verify": {"allowUnsigned": true}}],
             "sink": {"type": "proxy", "target": target, "timeout": SINK_TIMEOUT},
-            "outbox": {"retry": retry, "jitter": 0.2, "concurrency": 16, "perSinkConcurrency": 8}
+            "outbox": {"retry": RETRY, "jitter": 0.2, "concurrency": 32, "perSinkConcurrency": 16}
         })
         .to_string(),
     )
@@ -260,7 +261,7 @@ async fn forward_target_down_slow_up_with_restarts_delivers_or_dead_letters_each
     for h in &hits {
         per_event.entry(h.event_id.as_str()).or_default().push(h);
     }
-    let (mut delivered, mut dead) = (0, 0);
+    let (mut delivered, mut dead, mut exhausted) = (0, 0, 0);
     for (ce_id, poison) in &posted {
         let d = by_ce
             .get(ce_id.as_str())
@@ -285,11 +286,26 @@ async fn forward_target_down_slow_up_with_restarts_delivers_or_dead_letters_each
             DeliveryStatus::Dead => {
                 dead += 1;
                 assert_eq!(ok, 0, "{ce_id}: dead, so never answered 2xx: {got:?}");
+                let last = d.last.as_ref().expect("a dead delivery has an attempt");
                 if *poison && got.last().is_some_and(|h| h.answer == 400) {
                     assert_eq!(
                         got.iter().filter(|h| h.answer == 400).count(),
                         1,
                         "{ce_id}: a 4xx is permanent, not retried: {got:?}"
+                    );
+                    assert_eq!(last.status_code, Some(400), "{ce_id}: {last:?}");
+                } else {
+                    // Otherwise only the whole schedule makes a dead letter
+                    // (an attempt cut off by the SIGKILL is not counted).
+                    exhausted += 1;
+                    assert_eq!(
+                        d.attempts as usize,
+                        RETRY.len() + 1,
+                        "{ce_id}: dead after every attempt: {d:?}"
+                    );
+                    assert!(
+                        matches!(last.error_code.as_deref(), Some("connect" | "timeout")),
+                        "{ce_id}: {last:?}"
                     );
                 }
             }
@@ -316,7 +332,7 @@ async fn forward_target_down_slow_up_with_restarts_delivers_or_dead_letters_each
         }
     }
     eprintln!(
-        "{delivered} delivered, {dead} dead, {} requests at the target; attempts by outcome: {codes:?}",
+        "{delivered} delivered, {dead} dead ({exhausted} after every attempt), {} requests at the target; attempts by outcome: {codes:?}",
         hits.len()
     );
     for code in ["connect", "timeout", "http_status", "ok"] {
@@ -325,7 +341,12 @@ async fn forward_target_down_slow_up_with_restarts_delivers_or_dead_letters_each
             "some attempt ended {code}: {codes:?}"
         );
     }
-    assert!(dead > 0 && delivered > 0);
+    assert!(
+        exhausted > 0 && dead > exhausted && delivered > 0,
+        "some ran out of attempts while the target was down or slow ({exhausted}), \
+         some were refused for good ({}), some delivered ({delivered})",
+        dead - exhausted
+    );
     store.close().await;
     drop(d);
 }
