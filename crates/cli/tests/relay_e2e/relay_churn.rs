@@ -27,7 +27,7 @@ const RUN: Duration = Duration::from_secs(60);
 const EVERY: Duration = Duration::from_secs(2);
 /// Concurrent senders and the total rate they aim for (webhooks/s).
 const SENDERS: u32 = 8;
-const RATE: u32 = 400;
+const RATE: u32 = 1000;
 
 /// Post webhook `i` until the relay accepts it (or says it already has
 /// it). Returns how many tries it took.
