@@ -14,6 +14,11 @@
 //! SIGKILLed while slow attempts are in flight, and stopped with SIGTERM
 //! while deliveries to the recovered target are flowing. At the end the
 //! outbox (read from the history file) is compared with the target's log.
+//!
+//! The SIGKILL lands while the target answers nothing in time, on purpose:
+//! a kill in the instant between a 2xx and its record would send that
+//! delivery again at the next start, as the outbox documents (at least
+//! once; targets dedup on `x-kite-event-id`). A graceful stop must never.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
