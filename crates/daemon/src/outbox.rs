@@ -302,14 +302,20 @@ impl Outbox {
             if self.stopped() {
                 return;
             }
-            if let Err(e) = self.claim_and_spawn().await {
+            let pass = Utc::now();
+            if let Err(e) = self.claim_and_spawn(pass).await {
                 tracing::warn!(error = %e, "outbox worker failed; will retry");
             }
-            let now = Utc::now();
             let wait = match self.0.store.next_due().await {
-                Ok(Some(t)) if t > now => {
-                    (t - now).to_std().unwrap_or(SAFETY_TICK).min(SAFETY_TICK)
-                }
+                // Due after the pass looked: sleep until then, or not at
+                // all if that moment came while the pass ran (a retry due
+                // in between would otherwise wait a whole SAFETY_TICK).
+                Ok(Some(t)) if t > pass => (t - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(SAFETY_TICK),
+                // Due before the pass and still pending: held back by the
+                // concurrency limits; a finishing attempt wakes the worker.
                 _ => SAFETY_TICK,
             };
             tokio::select! {
@@ -322,8 +328,7 @@ impl Outbox {
 
     /// Claim what is due, within the global and per-sink limits, and start
     /// an attempt task for each.
-    async fn claim_and_spawn(&self) -> Result<(), kitedesk_store::StoreError> {
-        let now = Utc::now();
+    async fn claim_and_spawn(&self, now: DateTime<Utc>) -> Result<(), kitedesk_store::StoreError> {
         for sink in self.0.store.due_sinks(now).await? {
             let busy = self.in_flight(&sink, 0);
             let free = self

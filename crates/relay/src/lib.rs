@@ -272,6 +272,14 @@ impl RunningRelay {
         Ok(self.inner.log.bounds(team).await?.last)
     }
 
+    /// The running relay's event log, through the narrow [`EventLog`]
+    /// interface: to seed a large backlog without one HTTP request per event
+    /// (catch-up tests and benchmarks), or to read a client's cursor.
+    /// Appends made here reach WebSocket clients like webhooks do.
+    pub fn log(&self) -> &log::SqliteLog {
+        &self.inner.log
+    }
+
     /// Stop accepting, finish in-flight webhooks, close every WebSocket
     /// with 1001 (going away), then flush the log and cursors.
     pub async fn shutdown(self) {

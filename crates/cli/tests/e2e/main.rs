@@ -9,6 +9,7 @@
 
 mod faults;
 mod forward;
+mod forward_faults;
 mod notify;
 mod secrets;
 
@@ -48,8 +49,14 @@ impl Drop for Served {
 /// Start `kitedesk serve` on port 0 and read its URL from stdout (the
 /// socket is bound before the line is printed, so no waiting is needed).
 fn serve(data_dir: &Path) -> Served {
+    serve_with(data_dir, &[])
+}
+
+/// [`serve`] with extra arguments (`--manifest …`).
+fn serve_with(data_dir: &Path, extra: &[&str]) -> Served {
     let mut child = kitedesk(data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

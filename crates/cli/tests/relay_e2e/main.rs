@@ -5,6 +5,9 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod catchup_kills;
+mod relay_churn;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,12 +24,21 @@ use tokio::task::JoinHandle;
 const DEADLINE: Duration = Duration::from_secs(180);
 
 /// Poll `f` until it yields `Some`, or fail after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+async fn eventually<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let end = tokio::time::Instant::now() + DEADLINE;
+    eventually_within(DEADLINE, what, f).await
+}
+
+/// Poll `f` until it yields `Some`, or fail after `limit`.
+async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
             return v;
@@ -223,6 +235,15 @@ fn relay_config(dir: &Path) -> RelayConfig {
     c
 }
 
+/// Webhook `i`: a structured CloudEvent with id `e2e-<i>` (5 digits).
+fn hook_body(i: u32) -> String {
+    serde_json::json!({
+        "specversion": "1.0", "id": format!("e2e-{i:05}"), "source": "https://e2e.test/app",
+        "type": "com.app.tick", "kitesummary": format!("tick {i}"), "data": {"i": i}
+    })
+    .to_string()
+}
+
 /// Post webhooks `range` as structured CloudEvents with ids `e2e-<i>`,
 /// 16 at a time; each must be accepted.
 async fn post(
@@ -234,14 +255,10 @@ async fn post(
     let url = relay.hook_url(&s.team, "app");
     futures_util::stream::iter(range)
         .map(|i| {
-            let body = serde_json::json!({
-                "specversion": "1.0", "id": format!("e2e-{i:05}"), "source": "https://e2e.test/app",
-                "type": "com.app.tick", "kitesummary": format!("tick {i}"), "data": {"i": i}
-            });
             http.post(&url)
                 .bearer_auth(&s.hook_token)
                 .header("content-type", "application/cloudevents+json")
-                .body(body.to_string())
+                .body(hook_body(i))
                 .send()
         })
         .buffer_unordered(16)
@@ -258,6 +275,37 @@ async fn events_count(http: &reqwest::Client, d: &Daemon) -> Option<i64> {
 
 fn history_path(dir: &Path) -> PathBuf {
     dir.join("history.db")
+}
+
+/// Every event in the daemon's history file (opened read-only): the
+/// CloudEvent ids in storage order, and the relay seqs sorted.
+async fn history_ids_and_seqs(data_dir: &Path) -> (Vec<String>, Vec<u64>) {
+    let store = kitedesk_store::Store::open_read_only(&history_path(data_dir))
+        .await
+        .unwrap();
+    let mut page = kitedesk_store::EventQuery {
+        limit: Some(kitedesk_store::MAX_LIMIT),
+        oldest_first: true,
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    let mut seqs = Vec::new();
+    loop {
+        let p = store.list(&page).await.unwrap();
+        for e in &p.events {
+            ids.push(e.event.id.clone());
+            seqs.push(e.event.seq.expect("a relayed event has a seq"));
+        }
+        match p.events.last() {
+            Some(e) if p.events.len() as u32 == kitedesk_store::MAX_LIMIT => {
+                page.after = Some(e.id)
+            }
+            _ => break,
+        }
+    }
+    store.close().await;
+    seqs.sort_unstable();
+    (ids, seqs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -324,38 +372,13 @@ async fn ten_thousand_webhooks_survive_kill_relay_restart_and_cut_exactly_once()
     .await;
 
     // Exactly once, each: read the history file itself.
-    let store = kitedesk_store::Store::open_read_only(&history_path(data.path()))
-        .await
-        .unwrap();
-    let mut page = kitedesk_store::EventQuery {
-        limit: Some(kitedesk_store::MAX_LIMIT),
-        oldest_first: true,
-        ..Default::default()
-    };
-    let mut ids = Vec::new();
-    let mut seqs = Vec::new();
-    loop {
-        let p = store.list(&page).await.unwrap();
-        for e in &p.events {
-            ids.push(e.event.id.clone());
-            seqs.push(e.event.seq.unwrap());
-        }
-        match p.events.last() {
-            Some(e) if p.events.len() as u32 == kitedesk_store::MAX_LIMIT => {
-                page.after = Some(e.id)
-            }
-            _ => break,
-        }
-    }
+    let (ids, seqs) = history_ids_and_seqs(data.path()).await;
     let want: Vec<String> = (0..TOTAL).map(|i| format!("e2e-{i:05}")).collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(sorted.len(), want.len(), "one row per webhook");
     assert_eq!(sorted, want, "every webhook, once");
-    seqs.sort_unstable();
-    seqs.dedup();
     assert_eq!(seqs, (1..=u64::from(TOTAL)).collect::<Vec<_>>());
-    store.close().await;
     drop(daemon);
     relay.shutdown().await;
 }
