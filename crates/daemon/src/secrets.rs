@@ -241,7 +241,7 @@ impl SecretsState {
                 .keychain
                 .clone()
                 .unwrap_or_else(|| Arc::new(SecretServiceKeychain::default())),
-            env: SourceSecrets::from_env(config),
+            env: crate::ingest::secrets_from_env(config),
             cache: RwLock::new(HashMap::new()),
             max_age_days,
             mutate: tokio::sync::Mutex::new(()),

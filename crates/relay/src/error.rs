@@ -13,6 +13,9 @@ pub struct HttpError {
     pub message: String,
     /// Extra members merged into the body (`max_bytes` on a 413).
     pub extra: Option<serde_json::Value>,
+    /// Seconds for `Retry-After` (and `retry_after_secs` in the body, the
+    /// Kite relay's field) on a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl HttpError {
@@ -22,6 +25,7 @@ impl HttpError {
             code,
             message: message.into(),
             extra: None,
+            retry_after: None,
         }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -55,6 +59,17 @@ impl IntoResponse for HttpError {
         {
             obj.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        match self.retry_after {
+            Some(secs) => {
+                body["retry_after_secs"] = secs.into();
+                (
+                    self.status,
+                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                    Json(body),
+                )
+                    .into_response()
+            }
+            None => (self.status, Json(body)).into_response(),
+        }
     }
 }
