@@ -11,11 +11,10 @@ pub struct HttpError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra members merged into the body (`max_bytes` on a 413).
+    /// Extra members merged into the body (`max_bytes` on a 413;
+    /// `retry_after_secs`, the Kite relay's field, on a 429, which also
+    /// becomes the `Retry-After` header).
     pub extra: Option<serde_json::Value>,
-    /// Seconds for `Retry-After` (and `retry_after_secs` in the body, the
-    /// Kite relay's field) on a 429.
-    pub retry_after: Option<u64>,
 }
 
 impl HttpError {
@@ -25,7 +24,6 @@ impl HttpError {
             code,
             message: message.into(),
             extra: None,
-            retry_after: None,
         }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -54,21 +52,23 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut body = serde_json::json!({"code": self.code, "message": self.message});
+        let retry_after = self
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("retry_after_secs"))
+            .and_then(serde_json::Value::as_u64);
         if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
             (self.extra, body.as_object_mut())
         {
             obj.extend(extra);
         }
-        match self.retry_after {
-            Some(secs) => {
-                body["retry_after_secs"] = secs.into();
-                (
-                    self.status,
-                    [(axum::http::header::RETRY_AFTER, secs.to_string())],
-                    Json(body),
-                )
-                    .into_response()
-            }
+        match retry_after {
+            Some(secs) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                Json(body),
+            )
+                .into_response(),
             None => (self.status, Json(body)).into_response(),
         }
     }

@@ -217,7 +217,7 @@ fn refused(r: Refusal) -> HttpError {
         ),
     };
     HttpError {
-        retry_after: Some(retry_after_secs(after)),
+        extra: Some(serde_json::json!({"retry_after_secs": retry_after_secs(after)})),
         ..HttpError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
     }
 }
