@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use kitedesk_daemon::notifier::NotifyBackend;
 use kitedesk_daemon::{Api, Daemon};
 use kitedesk_desktop::args::AppArgs;
 use tauri::{Manager as _, RunEvent};
@@ -54,7 +55,7 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     // Tauri's own tasks and ours share one runtime.
     tauri::async_runtime::set(runtime.handle().clone());
-    let config = args.daemon_config()?;
+    let mut config = args.daemon_config()?;
 
     // Plugins initialise in `build()`: a second launch hands its arguments to
     // the first over D-Bus and exits 0 there, before it opens the history.
@@ -69,6 +70,7 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
         .build(tauri::generate_context!("../tauri.conf.json"))
         .context("cannot start the desktop shell")?;
 
+    config.notify = notify_backend(app.handle());
     let daemon = runtime.block_on(Daemon::start(config))?;
     let base_url = daemon.url();
     println!("Kite Desk is running");
@@ -102,6 +104,27 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
         .context("the daemon did not shut down cleanly")?;
     tracing::info!(code, "Kite Desk stopped");
     Ok(code)
+}
+
+/// Desktop notifications whose "Open" opens the event in the window. With
+/// no session bus at all they are off, with the reason in the status (and
+/// the tray's pause submenu disabled); a bus without a notification server
+/// is found by the notifier's probe and reported the same way.
+fn notify_backend(app: &tauri::AppHandle) -> NotifyBackend {
+    use kitedesk_notify::{DesktopNotifier, OpenHandler};
+    if !DesktopNotifier::session_bus_present(|k| std::env::var(k).ok()) {
+        return NotifyBackend::Off("no D-Bus session bus".into());
+    }
+    let app = app.clone();
+    let on_open: OpenHandler = std::sync::Arc::new(move |r| {
+        let handle = app.clone();
+        let path = format!("/events/{}", r.event_id);
+        // Windows are made on the main thread; this runs on a runtime task.
+        if let Err(e) = app.run_on_main_thread(move || window::open(&handle, &path)) {
+            tracing::debug!(error = %e, "notification click ignored: the app is stopping");
+        }
+    });
+    NotifyBackend::On(std::sync::Arc::new(DesktopNotifier::new(Some(on_open))))
 }
 
 /// SIGTERM / Ctrl-C end the app the way Quit does, so the daemon flushes.

@@ -4,7 +4,9 @@
 //! count, latest events, start-at-login) and [`watch`] keeps it current
 //! from the daemon's bus and health; [`refresh`] turns the model into the
 //! icon and the menu (built from [`kitedesk_desktop::menu::TrayMenu`]) when
-//! it changed. Menu clicks arrive in [`on_menu`].
+//! it changed. Menu clicks arrive in [`on_menu`]; the pause submenu's
+//! clicks call the daemon's notification service directly (the daemon runs
+//! in this process) and its state follows the daemon's settings and status.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,6 +16,7 @@ use kitedesk_daemon::Api;
 use kitedesk_daemon::api::EventSummary;
 use kitedesk_daemon::bus::DaemonEvent;
 use kitedesk_desktop::menu::{Entry, MenuId, Pause, RECENT, Recent, RecentEvent, TrayMenu};
+use kitedesk_desktop::pause::{PauseCommand, pause_state};
 use kitedesk_desktop::tray::{Connection, TrayStatus, connections_from_health, status_line};
 use tauri::image::Image;
 use tauri::menu::{
@@ -27,8 +30,10 @@ use crate::{Shell, autostart, window};
 
 const TRAY_ID: &str = "kitedesk";
 
-/// How often connection states are re-read. Connections change rarely and
-/// a few seconds' delay in the icon is fine; the menu's events are pushed.
+/// How often connection states and the notification server's availability
+/// are re-read (and an ended pause noticed). They change rarely and a few
+/// seconds' delay in the icon is fine; the menu's events and pause changes
+/// are pushed.
 const HEALTH_EVERY: Duration = Duration::from_secs(5);
 
 /// A burst of webhooks rebuilds the menu once, this long after the first.
@@ -72,7 +77,7 @@ impl TrayModel {
             unseen_critical: 0,
             recent: latest(api).await,
             autostart: autostart::is_enabled(),
-            pause: Pause::Unavailable,
+            pause: pause_now(api),
         };
         Self {
             view: Mutex::new(view),
@@ -109,6 +114,45 @@ async fn latest(api: &Api) -> Recent {
             tracing::warn!(error = %e.message, "cannot read the latest events for the tray");
             Recent::default()
         }
+    }
+}
+
+/// The pause submenu's state, from the daemon's notification status.
+fn pause_now(api: &Api) -> Pause {
+    pause_state(&api.notification_status(), &chrono::Local::now())
+}
+
+/// Re-read the pause state; returns whether it changed.
+fn update_pause(app: &AppHandle, api: &Api) -> bool {
+    let pause = pause_now(api);
+    app.state::<Shell>().tray.update(|v| {
+        let changed = v.pause != pause;
+        v.pause = pause;
+        changed
+    })
+}
+
+/// Run a pause-menu command on the daemon, then show the new state.
+async fn run_pause(app: AppHandle, cmd: PauseCommand) {
+    let api = app.state::<Shell>().api.clone();
+    let result = match &cmd {
+        PauseCommand::Pause(req) => api.pause_notifications(req).await,
+        PauseCommand::Resume => api.resume_notifications().await,
+    };
+    match result {
+        Ok(status) => tracing::info!(
+            paused_until = status.paused_until.as_deref().unwrap_or("-"),
+            "notifications {} from the tray",
+            if status.paused_until.is_some() {
+                "paused"
+            } else {
+                "resumed"
+            }
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot change the notification pause"),
+    }
+    if update_pause(&app, &api) {
+        refresh(&app);
     }
 }
 
@@ -269,17 +313,22 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             refresh(app);
         }
         MenuId::PauseHour | MenuId::PauseTomorrow | MenuId::Resume => {
-            tracing::warn!("notification settings are not available in this build");
+            if let Some(cmd) = PauseCommand::for_menu(id) {
+                tauri::async_runtime::spawn(run_pause(app.clone(), cmd));
+            }
         }
         MenuId::Status | MenuId::NoEvents | MenuId::PauseMenu => {}
     }
 }
 
-/// Keep the model current: new events from the bus (pushed), connection
-/// states from health (polled). Ends when the daemon shuts down.
+/// Keep the model current: new events from the bus and notification
+/// settings changes (pushed), connection states and the notification
+/// server's availability from health and status (polled). Ends when the
+/// daemon shuts down.
 pub(crate) async fn watch(app: AppHandle) {
     let api = app.state::<Shell>().api.clone();
     let mut rx = api.bus().subscribe();
+    let mut settings = api.watch_notification_settings();
     let mut health = tokio::time::interval(HEALTH_EVERY);
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut flush_at: Option<tokio::time::Instant> = None;
@@ -317,6 +366,12 @@ pub(crate) async fn watch(app: AppHandle) {
                     flush_at = Some(tokio::time::Instant::now() + COALESCE);
                 }
             }
+            // A pause or resume from anywhere (tray, UI, CLI).
+            Ok(()) = settings.changed() => {
+                if update_pause(&app, &api) {
+                    refresh(&app);
+                }
+            }
             _ = health.tick() => {
                 let conns = connections(&api).await;
                 let changed = app.state::<Shell>().tray.update(|v| {
@@ -324,7 +379,7 @@ pub(crate) async fn watch(app: AppHandle) {
                     v.connections = conns;
                     changed
                 });
-                if changed {
+                if update_pause(&app, &api) || changed {
                     refresh(&app);
                 }
             }

@@ -48,6 +48,18 @@ struct RunArgs {
     /// Base URL senders reach this relay at, for the printed hook URLs.
     #[arg(long)]
     public_url: Option<String>,
+    /// Webhook requests per team and window, e.g. 100/1m (429 with
+    /// Retry-After beyond). Default: unlimited.
+    #[arg(
+        long,
+        env = "KITEDESK_RELAY_TEAM_RATE_LIMIT",
+        value_name = "N/DURATION"
+    )]
+    team_rate_limit: Option<kitedesk_relay::limits::RateLimit>,
+    /// New events per team and period, e.g. 10000/1d (429 beyond; WebSocket
+    /// clients get billing_block and error 4005). Default: unlimited.
+    #[arg(long, env = "KITEDESK_RELAY_TEAM_QUOTA", value_name = "N/DURATION")]
+    team_quota: Option<kitedesk_relay::limits::Quota>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +201,8 @@ async fn serve(data_dir: PathBuf, args: RunArgs) -> anyhow::Result<()> {
     cfg.max_body_bytes = args.max_body_bytes;
     cfg.ping_interval = Duration::from_secs(args.ping_interval.max(1));
     cfg.public_url = args.public_url;
+    cfg.team_rate_limit = args.team_rate_limit;
+    cfg.team_quota = args.team_quota;
     let data_dir = cfg.data_dir.clone();
     let relay = Relay::start(cfg).await?;
     // Scripts and tests read these lines; keep their shape stable.

@@ -6,12 +6,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use kitedesk_core::Manifest;
-use kitedesk_core::manifest::{DEFAULT_RELAY_TOKEN_ENV, relay_ws_url};
-use kitedesk_daemon::links::RelayLink;
+use kitedesk_core::manifest::{DEFAULT_RELAY_TOKEN_ENV, RelayTokenFrom, relay_ws_url};
+use kitedesk_daemon::links::{RelayLink, RelayToken};
 use kitedesk_stream::Token;
 
 /// Relay links (repeat `--relay`/`--team` for several; the n-th `--team`,
-/// `--relay-name` and `--relay-token-env` go with the n-th `--relay`).
+/// `--relay-name`, `--relay-token-env` and `--relay-token-secret` go with
+/// the n-th `--relay`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RelayArgs {
     /// Relay to stream from: ws://HOST:PORT/ws, wss://…, or an http(s) base.
@@ -23,6 +24,15 @@ pub struct RelayArgs {
     /// Environment variable holding the relay API token (default KITEDESK_RELAY_TOKEN).
     #[arg(long = "relay-token-env", value_name = "VAR")]
     pub token_envs: Vec<String>,
+    /// Keychain secret holding the relay API token (e.g. relay/acme, stored
+    /// with `kitedesk secrets set relay/acme --kind relay_token`), instead
+    /// of an environment variable.
+    #[arg(
+        long = "relay-token-secret",
+        value_name = "NAME",
+        conflicts_with = "token_envs"
+    )]
+    pub token_secrets: Vec<String>,
     /// Link name shown in the API (default "relay", "relay-2", …).
     #[arg(long = "relay-name", value_name = "NAME")]
     pub names: Vec<String>,
@@ -57,15 +67,29 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn token_from(var: &str, link: &str) -> anyhow::Result<Token> {
+fn token_from(from: RelayTokenFrom<'_>, link: &str) -> anyhow::Result<RelayToken> {
+    let var = match from {
+        // Read by the daemon when the link starts.
+        RelayTokenFrom::Secret(name) => return Ok(RelayToken::Keychain(name.trim().to_string())),
+        RelayTokenFrom::Env(var) => var,
+    };
     let v = std::env::var(var)
         .ok()
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .with_context(|| {
-            format!("relay link {link:?}: no API token: set the environment variable {var}")
+            format!(
+                "relay link {link:?}: no API token: set the environment variable {var}, \
+                 or keep the token in the keychain and name it with --relay-token-secret \
+                 (manifest: tokenSecret)"
+            )
         })?;
-    Ok(Token::new(v))
+    Ok(RelayToken::Value(Token::new(v)))
+}
+
+/// The n-th of a flag given once per `--relay`, or its only value.
+fn nth(values: &[String], i: usize) -> Option<&str> {
+    values.get(i).or(values.first()).map(String::as_str)
 }
 
 impl RelayArgs {
@@ -80,6 +104,9 @@ impl RelayArgs {
         }
         if self.token_envs.len() > 1 && self.token_envs.len() != self.urls.len() {
             bail!("give --relay-token-env once (for every link) or once per --relay");
+        }
+        if self.token_secrets.len() > 1 && self.token_secrets.len() != self.urls.len() {
+            bail!("give --relay-token-secret once (for every link) or once per --relay");
         }
         if self.names.len() > self.urls.len() {
             bail!("more --relay-name than --relay");
@@ -96,14 +123,12 @@ impl RelayArgs {
             let ws = relay_ws_url(url).with_context(|| {
                 format!("--relay {url:?}: expected ws://, wss://, http:// or https://")
             })?;
-            let var = self
-                .token_envs
-                .get(i)
-                .or(self.token_envs.first())
-                .map(String::as_str)
-                .unwrap_or(DEFAULT_RELAY_TOKEN_ENV);
+            let from = match (nth(&self.token_secrets, i), nth(&self.token_envs, i)) {
+                (Some(secret), _) => RelayTokenFrom::Secret(secret),
+                (None, var) => RelayTokenFrom::Env(var.unwrap_or(DEFAULT_RELAY_TOKEN_ENV)),
+            };
             out.push(RelayLink {
-                token: token_from(var, &name)?,
+                token: token_from(from, &name)?,
                 name,
                 url: ws,
                 team_id: team.trim().to_string(),
@@ -116,7 +141,7 @@ impl RelayArgs {
             let ws = relay_ws_url(&r.url)
                 .with_context(|| format!("relays: {:?} is not a relay URL", r.url))?;
             out.push(RelayLink {
-                token: token_from(&r.token_env, &r.name)?,
+                token: token_from(r.token_from(), &r.name)?,
                 name: r.name.clone(),
                 url: ws,
                 team_id: r.team.clone(),
@@ -160,5 +185,32 @@ mod tests {
         };
         let e = args.resolve(&Manifest::default()).unwrap_err();
         assert!(e.to_string().contains("in pairs"), "{e}");
+    }
+
+    #[test]
+    fn a_token_secret_is_left_for_the_daemon_and_env_stays_an_alternative() {
+        let var = "KITEDESK_TEST_RELAY_TOKEN_UNSET_7c1e";
+        let args = RelayArgs {
+            urls: vec!["ws://a/ws".into(), "ws://b/ws".into()],
+            teams: vec!["t1".into(), "t2".into()],
+            token_secrets: vec!["relay/a".into(), "relay/b".into()],
+            ..Default::default()
+        };
+        let links = args.resolve(&Manifest::default()).unwrap();
+        assert!(
+            matches!(&links[1].token, RelayToken::Keychain(n) if n == "relay/b"),
+            "the n-th secret goes with the n-th relay: {:?}",
+            links[1].token
+        );
+        // An environment variable that is not set: the error names it and
+        // the keychain alternative.
+        let args = RelayArgs {
+            urls: vec!["ws://a/ws".into()],
+            teams: vec!["t1".into()],
+            token_envs: vec![var.into()],
+            ..Default::default()
+        };
+        let e = format!("{:#}", args.resolve(&Manifest::default()).unwrap_err());
+        assert!(e.contains(var) && e.contains("--relay-token-secret"), "{e}");
     }
 }

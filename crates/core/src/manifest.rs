@@ -53,7 +53,8 @@ pub struct Manifest {
     pub relays: Vec<RelayConfig>,
 }
 
-/// One relay link: `{"name", "url", "team", "tokenEnv", "scopes", "pingInterval"}`.
+/// One relay link: `{"name", "url", "team", "tokenEnv" | "tokenSecret",
+/// "scopes", "pingInterval"}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RelayConfig {
@@ -62,9 +63,14 @@ pub struct RelayConfig {
     pub url: String,
     #[serde(alias = "team_id", alias = "teamId")]
     pub team: String,
-    /// Environment variable holding the API token.
-    #[serde(default = "default_token_env")]
-    pub token_env: String,
+    /// Environment variable holding the API token (default
+    /// [`DEFAULT_RELAY_TOKEN_ENV`]).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Name of the keychain secret holding the API token (e.g.
+    /// `relay/acme`), instead of an environment variable.
+    #[serde(default)]
+    pub token_secret: Option<String>,
     /// Kite scopes (`*`, `source:NAME`, `type:NAME`); empty means `*`.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -75,8 +81,23 @@ pub struct RelayConfig {
 /// Where the relay token comes from unless a link names another variable.
 pub const DEFAULT_RELAY_TOKEN_ENV: &str = "KITEDESK_RELAY_TOKEN";
 
-fn default_token_env() -> String {
-    DEFAULT_RELAY_TOKEN_ENV.to_string()
+/// Where a relay link's API token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTokenFrom<'a> {
+    /// This environment variable.
+    Env(&'a str),
+    /// The keychain secret of this name.
+    Secret(&'a str),
+}
+
+impl RelayConfig {
+    pub fn token_from(&self) -> RelayTokenFrom<'_> {
+        match (&self.token_secret, &self.token_env) {
+            (Some(name), _) => RelayTokenFrom::Secret(name),
+            (None, Some(var)) => RelayTokenFrom::Env(var),
+            (None, None) => RelayTokenFrom::Env(DEFAULT_RELAY_TOKEN_ENV),
+        }
+    }
 }
 
 /// The WebSocket URL for a relay address, as `kite login` derives it:
@@ -424,6 +445,18 @@ impl Manifest {
             if r.team.trim().is_empty() {
                 return err(format!("relays[{i}].team"), "must not be empty".into());
             }
+            if r.token_env.is_some() && r.token_secret.is_some() {
+                return err(
+                    format!("relays[{i}].tokenSecret"),
+                    "give tokenEnv or tokenSecret, not both".into(),
+                );
+            }
+            if r.token_secret.as_ref().is_some_and(|n| n.trim().is_empty()) {
+                return err(
+                    format!("relays[{i}].tokenSecret"),
+                    "must not be empty".into(),
+                );
+            }
             if r.ping_interval.is_some_and(|d| d.is_zero()) {
                 return err(
                     format!("relays[{i}].pingInterval"),
@@ -723,10 +756,16 @@ mod tests {
     fn relays_parse_and_validate() {
         let m = Manifest::from_json(
             br#"{"relays": [{"name": "work", "url": "https://relay.example", "team": "t1", "scopes": ["source:github"]},
-                            {"name": "home", "url": "ws://127.0.0.1:7700/ws", "team_id": "t2", "tokenEnv": "HOME_TOKEN", "pingInterval": "5s"}]}"#,
+                            {"name": "home", "url": "ws://127.0.0.1:7700/ws", "team_id": "t2", "tokenEnv": "HOME_TOKEN", "pingInterval": "5s"},
+                            {"name": "kc", "url": "ws://127.0.0.1:7700/ws", "team": "t3", "tokenSecret": "relay/kc"}]}"#,
         )
         .unwrap();
-        assert_eq!(m.relays[0].token_env, DEFAULT_RELAY_TOKEN_ENV);
+        assert_eq!(
+            m.relays[0].token_from(),
+            RelayTokenFrom::Env(DEFAULT_RELAY_TOKEN_ENV)
+        );
+        assert_eq!(m.relays[1].token_from(), RelayTokenFrom::Env("HOME_TOKEN"));
+        assert_eq!(m.relays[2].token_from(), RelayTokenFrom::Secret("relay/kc"));
         assert_eq!(m.relays[1].team, "t2");
         assert_eq!(
             relay_ws_url(&m.relays[0].url).unwrap(),
@@ -750,6 +789,14 @@ mod tests {
             (
                 r#"{"relays": [{"name": "a", "url": "ws://x"}]}"#,
                 "relays[0]",
+            ),
+            (
+                r#"{"relays": [{"name": "a", "url": "ws://x", "team": "t", "tokenEnv": "A", "tokenSecret": "relay/a"}]}"#,
+                "relays[0].tokenSecret",
+            ),
+            (
+                r#"{"relays": [{"name": "a", "url": "ws://x", "team": "t", "tokenSecret": " "}]}"#,
+                "relays[0].tokenSecret",
             ),
         ] {
             let e = Manifest::from_json(json.as_bytes()).unwrap_err();

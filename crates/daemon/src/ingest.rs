@@ -11,40 +11,11 @@ use kitedesk_store::NewEvent;
 
 use crate::api::ApiError;
 
-/// Signing secrets per source, read from the environment at start.
-#[derive(Debug, Clone, Default)]
-pub struct SourceSecrets(Vec<(String, Vec<Secret>)>);
+pub use kitedesk_core::ingest::SourceSecrets;
 
-impl SourceSecrets {
-    pub fn from_env(config: &crate::config::DaemonConfig) -> Self {
-        Self(
-            config
-                .manifest
-                .sources
-                .iter()
-                .map(|s| {
-                    let secrets = s
-                        .verify
-                        .secret_env
-                        .iter()
-                        .filter_map(|var| config.env_var(var))
-                        .map(|v| v.trim().to_string())
-                        .filter(|v| !v.is_empty())
-                        .map(Secret::new)
-                        .collect();
-                    (s.name.clone(), secrets)
-                })
-                .collect(),
-        )
-    }
-
-    pub fn get(&self, source: &str) -> &[Secret] {
-        self.0
-            .iter()
-            .find(|(n, _)| n == source)
-            .map(|(_, s)| s.as_slice())
-            .unwrap_or(&[])
-    }
+/// Signing secrets per source, read from the daemon's environment at start.
+pub fn secrets_from_env(config: &crate::config::DaemonConfig) -> SourceSecrets {
+    SourceSecrets::from_env(&config.manifest.sources, |var| config.env_var(var))
 }
 
 /// Turn one request into an event ready to store, or a client error. The

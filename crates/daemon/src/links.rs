@@ -12,6 +12,13 @@
 //! `GET /api/health` lists every connection ([`Connection`]); each change of
 //! a link's state is published on the bus and reaches the live feed as
 //! `event: connection`.
+//!
+//! A link's API token is either given ([`RelayToken::Value`], from an
+//! environment variable) or read from the keychain at start
+//! ([`RelayToken::Keychain`]). A link whose keychain secret is missing or
+//! unreadable does not stop the daemon: it waits, `offline` with an error
+//! naming the secret, and starts as soon as that secret is set (through the
+//! API, so `kitedesk secrets set NAME` works against the running daemon).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,15 +47,24 @@ const IN_FLIGHT: usize = 1024;
 /// is for display and for the gap computation after a restart.
 const PERSIST_EVERY: Duration = Duration::from_millis(250);
 
+/// Where a link's API token is.
+#[derive(Debug, Clone)]
+pub enum RelayToken {
+    /// The value itself (read from an environment variable by the caller).
+    Value(Token),
+    /// The keychain secret of this name (e.g. `relay/acme`).
+    Keychain(String),
+}
+
 /// One relay link as configured (flags, environment or `relays` in the
-/// manifest), token resolved.
+/// manifest).
 #[derive(Debug, Clone)]
 pub struct RelayLink {
     pub name: String,
     /// WebSocket URL (`ws://…/ws`, `wss://…/ws`).
     pub url: String,
     pub team_id: String,
-    pub token: Token,
+    pub token: RelayToken,
     pub scopes: Vec<String>,
     pub ping_interval: Option<Duration>,
     /// First reconnect delay (default 1 s, doubling to 30 s, with jitter).
@@ -94,10 +110,22 @@ struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// A link waiting for its keychain secret.
+struct Waiting {
+    link: RelayLink,
+    secret: String,
+    error: String,
+    since: DateTime<Utc>,
+}
+
 /// The daemon's links.
 pub struct Links {
     started: DateTime<Utc>,
     running: Mutex<Vec<Running>>,
+    waiting: Mutex<Vec<Waiting>>,
+    /// Serialises starting waiting links (a set and a rotate at once must
+    /// not start one link twice).
+    starting: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Links {
@@ -115,6 +143,8 @@ impl Default for Links {
         Self {
             started: Utc::now(),
             running: Mutex::new(Vec::new()),
+            waiting: Mutex::new(Vec::new()),
+            starting: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -123,12 +153,85 @@ impl Api {
     /// Start every configured relay link. Called once by the daemon.
     pub(crate) async fn start_links(&self) -> anyhow::Result<()> {
         for link in self.0.config.relays.clone() {
-            self.start_link(link).await?;
+            match self.link_token(&link).await {
+                Ok(token) => self.start_link(link, token).await?,
+                Err((secret, error)) => {
+                    tracing::error!(link = %link.name, secret = %secret, "{error}");
+                    lock(&self.0.links.waiting).push(Waiting {
+                        link,
+                        secret,
+                        error,
+                        since: Utc::now(),
+                    });
+                }
+            }
         }
         Ok(())
     }
 
-    async fn start_link(&self, link: RelayLink) -> anyhow::Result<()> {
+    /// The link's token; for a keychain token that cannot be had, the
+    /// secret's name and why.
+    async fn link_token(&self, link: &RelayLink) -> Result<Token, (String, String)> {
+        let name = match &link.token {
+            RelayToken::Value(t) => return Ok(t.clone()),
+            RelayToken::Keychain(name) => name,
+        };
+        if let Err(e) = kitedesk_secrets::check_name(name) {
+            return Err((
+                name.clone(),
+                format!("relay link {:?}: bad keychain secret name: {e}", link.name),
+            ));
+        }
+        match self.read_secret(name).await {
+            Ok(Some(s)) => Ok(Token::new(s.expose())),
+            Ok(None) => Err((
+                name.clone(),
+                format!(
+                    "relay link {:?}: the keychain has no secret {name:?} for its API token; \
+                     store it with `kitedesk secrets set {name} --kind relay_token` \
+                     (the value is read from stdin) and the link starts",
+                    link.name
+                ),
+            )),
+            Err(e) => Err((
+                name.clone(),
+                format!(
+                    "relay link {:?}: cannot read its API token, keychain secret {name:?}: {}",
+                    link.name, e.message
+                ),
+            )),
+        }
+    }
+
+    /// A secret was set or rotated: start the links that waited for it.
+    pub(crate) async fn secret_changed(&self, name: &str) {
+        let _one_at_a_time = self.0.links.starting.lock().await;
+        let ready: Vec<Waiting> = {
+            let mut w = lock(&self.0.links.waiting);
+            let (ready, rest) = std::mem::take(&mut *w)
+                .into_iter()
+                .partition(|x| x.secret == name);
+            *w = rest;
+            ready
+        };
+        for mut x in ready {
+            let started = match self.link_token(&x.link).await {
+                Ok(token) => self
+                    .start_link(x.link.clone(), token)
+                    .await
+                    .map_err(|e| format!("relay link {:?} did not start: {e:#}", x.link.name)),
+                Err((_, error)) => Err(error),
+            };
+            if let Err(error) = started {
+                tracing::error!(link = %x.link.name, secret = %x.secret, "{error}");
+                x.error = error;
+                x.since = Utc::now();
+                lock(&self.0.links.waiting).push(x);
+            }
+        }
+    }
+
+    async fn start_link(&self, link: RelayLink, token: Token) -> anyhow::Result<()> {
         let store = self.store();
         let shown = display_url(&link.url);
         let cursor = store
@@ -139,7 +242,7 @@ impl Api {
                 &format!("kitedesk-{}", uuid::Uuid::now_v7()),
             )
             .await?;
-        let mut cfg = LinkConfig::new(link.url.clone(), link.team_id.clone(), link.token.clone());
+        let mut cfg = LinkConfig::new(link.url.clone(), link.team_id.clone(), token);
         cfg.client_id = Some(cursor.client_id.clone());
         if !link.scopes.is_empty() {
             cfg.scopes = link.scopes.clone();
@@ -219,6 +322,16 @@ impl Api {
                 }),
             );
         }
+        out.extend(lock(&self.0.links.waiting).iter().map(|w| Connection {
+            name: w.link.name.clone(),
+            kind: "relay".into(),
+            url: display_url(&w.link.url),
+            state: "offline".into(),
+            since: format_time(w.since),
+            last_seq: None,
+            gap: None,
+            error: Some(w.error.clone()),
+        }));
         out
     }
 
@@ -242,6 +355,10 @@ impl Api {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Take a link's events, store them (several in flight), report each seq

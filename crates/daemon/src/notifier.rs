@@ -203,6 +203,12 @@ impl Api {
         self.notifications().settings.borrow().clone()
     }
 
+    /// Follows every settings change (a pause from the tray, the UI or the
+    /// CLI), for callers that show the state, like the desktop tray.
+    pub fn watch_notification_settings(&self) -> watch::Receiver<NotificationSettings> {
+        self.notifications().settings.subscribe()
+    }
+
     /// Replace the settings (validated; persisted before they apply).
     pub async fn set_notification_settings(
         &self,

@@ -241,7 +241,7 @@ impl SecretsState {
                 .keychain
                 .clone()
                 .unwrap_or_else(|| Arc::new(SecretServiceKeychain::default())),
-            env: SourceSecrets::from_env(config),
+            env: crate::ingest::secrets_from_env(config),
             cache: RwLock::new(HashMap::new()),
             max_age_days,
             mutate: tokio::sync::Mutex::new(()),
@@ -629,6 +629,9 @@ impl Api {
             s.put_cache(src, &req.name, SecretsState::ready(value, None));
         }
         tracing::info!(secret = %rec.name, kind = %kind, fingerprint = %rec.fingerprint, "secret stored in the keychain");
+        drop(_guard);
+        // A relay link may have waited for this token.
+        self.secret_changed(&rec.name).await;
         Ok(SecretMeta::from_record(&rec, now))
     }
 
@@ -703,6 +706,8 @@ impl Api {
             s.put_cache(src, name, SecretsState::ready(value, previous));
         }
         tracing::info!(secret = %name, fingerprint = %fp, grace_secs = if until.is_some() { grace_secs } else { 0 }, "secret rotated");
+        drop(_guard);
+        self.secret_changed(name).await;
         let rec = self
             .0
             .store

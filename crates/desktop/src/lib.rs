@@ -9,9 +9,12 @@
 //!   connections and whether critical events are unseen.
 //! * [`menu::MenuId`] and [`menu::TrayMenu`]: the tray menu's ids (declared
 //!   once) and its contents (the latest events).
+//! * [`pause::PauseCommand`] and [`pause::pause_state`]: the "Pause
+//!   notifications" submenu's clicks and its state from the daemon's status.
 //! * [`autostart`]: the XDG autostart entry behind "Start at login".
 
 pub mod args;
 pub mod autostart;
 pub mod menu;
+pub mod pause;
 pub mod tray;

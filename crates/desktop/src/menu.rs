@@ -161,7 +161,8 @@ impl Recent {
 /// Where notifications stand, for the pause submenu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pause {
-    /// The notification settings API is not available in this build.
+    /// No notification server answers (or notifications are off): the
+    /// submenu is disabled.
     Unavailable,
     Active,
     /// Paused until this (already formatted) time.

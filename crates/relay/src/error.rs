@@ -11,7 +11,9 @@ pub struct HttpError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    /// Extra members merged into the body (`max_bytes` on a 413).
+    /// Extra members merged into the body (`max_bytes` on a 413;
+    /// `retry_after_secs`, the Kite relay's field, on a 429, which also
+    /// becomes the `Retry-After` header).
     pub extra: Option<serde_json::Value>,
 }
 
@@ -50,11 +52,24 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let mut body = serde_json::json!({"code": self.code, "message": self.message});
+        let retry_after = self
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("retry_after_secs"))
+            .and_then(serde_json::Value::as_u64);
         if let (Some(serde_json::Value::Object(extra)), Some(obj)) =
             (self.extra, body.as_object_mut())
         {
             obj.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        match retry_after {
+            Some(secs) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, secs.to_string())],
+                Json(body),
+            )
+                .into_response(),
+            None => (self.status, Json(body)).into_response(),
+        }
     }
 }

@@ -11,6 +11,9 @@ pub use kite_protocol::{
     ERR_SLOW_CONSUMER, ServerMessage,
 };
 
+/// `provider` in `quota_snapshot` and `billing_block` frames.
+pub const PROVIDER: &str = "kitedesk";
+
 /// The protocol version this relay speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 

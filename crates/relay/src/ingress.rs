@@ -1,6 +1,7 @@
 //! `POST /hooks/{team}/{source}[/{hook_token}]`: webhook ingress.
 //!
-//! Order: hook token (path or `Authorization: Bearer`) → body limit →
+//! Order: hook token (path or `Authorization: Bearer`) → the team's rate
+//! and quota ([`crate::limits`], 429 with `Retry-After`) → body limit →
 //! `kitedesk_core::ingest::prepare` (signature on the raw bytes when the
 //! source has a secret, normalize, score) → append. A request is
 //! authenticated by a valid hook token of the team, or, with no token, by a
@@ -16,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use kitedesk_core::ingest::{self, IngestError};
+use kitedesk_core::ingest::{self, BodyError, IngestError, SourceSecrets};
 use kitedesk_core::manifest::{SourceConfig, VerifyConfig};
 use kitedesk_core::verify::Secret;
 use kitedesk_core::{Headers, ProviderKind};
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 use crate::admin::TokenKind;
 use crate::error::HttpError;
+use crate::limits::{Refusal, retry_after_secs};
 use crate::log::{Append, Appended, EventLog as _};
 use crate::scope::{self, Facts};
 use crate::{App, RelayConfig};
@@ -32,39 +34,8 @@ use crate::{App, RelayConfig};
 const DEADLINE: Duration = Duration::from_secs(9);
 
 /// Signing secrets per manifest source, read from the environment at start.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SourceSecrets(Vec<(String, Vec<Secret>)>);
-
-impl SourceSecrets {
-    pub(crate) fn from_config(config: &RelayConfig) -> Self {
-        Self(
-            config
-                .manifest
-                .sources
-                .iter()
-                .map(|s| {
-                    let secrets = s
-                        .verify
-                        .secret_env
-                        .iter()
-                        .filter_map(|var| config.env_var(var))
-                        .map(|v| v.trim().to_string())
-                        .filter(|v| !v.is_empty())
-                        .map(Secret::new)
-                        .collect();
-                    (s.name.clone(), secrets)
-                })
-                .collect(),
-        )
-    }
-
-    fn get(&self, source: &str) -> &[Secret] {
-        self.0
-            .iter()
-            .find(|(n, _)| n == source)
-            .map(|(_, s)| s.as_slice())
-            .unwrap_or(&[])
-    }
+pub(crate) fn secrets_from_env(config: &RelayConfig) -> SourceSecrets {
+    SourceSecrets::from_env(&config.manifest.sources, |var| config.env_var(var))
 }
 
 /// The answer to an accepted webhook (the Kite relay's `{id, status,
@@ -168,7 +139,6 @@ async fn handle(
             "source must match ^[a-z0-9][a-z0-9-]{0,63}$ and not be \"kite\"",
         ));
     }
-    let config = &app.config;
     let secrets = app.secrets.get(source_name);
     // The token is checked before the body is read: an unauthenticated
     // sender costs no more than its headers.
@@ -216,6 +186,52 @@ async fn handle(
         }
         None => false,
     };
+    // After the token (an unknown sender must not use up a team's budget),
+    // before the body is read. The quota reservation is given back when no
+    // new event is appended.
+    app.limiter
+        .admit(team, tokio::time::Instant::now())
+        .map_err(refused)?;
+    let result = admitted(app, team, source_name, token_ok, secrets, headers, body).await;
+    if !matches!(&result, Ok(o) if o.status == "accepted") {
+        app.limiter.release(team, tokio::time::Instant::now());
+    }
+    result
+}
+
+fn refused(r: Refusal) -> HttpError {
+    let (code, message, after) = match r {
+        Refusal::RateLimited { retry_after } => (
+            "rate_limited",
+            "too many webhook requests for this team; retry later".to_string(),
+            retry_after,
+        ),
+        Refusal::QuotaExceeded {
+            retry_after,
+            used,
+            limit,
+        } => (
+            "quota_exceeded",
+            format!("the team's event quota is used up ({used} of {limit} this period)"),
+            retry_after,
+        ),
+    };
+    HttpError {
+        extra: Some(serde_json::json!({"retry_after_secs": retry_after_secs(after)})),
+        ..HttpError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+    }
+}
+
+async fn admitted(
+    app: &App,
+    team: &str,
+    source_name: &str,
+    token_ok: bool,
+    secrets: &[Secret],
+    headers: HeaderMap,
+    body: Body,
+) -> Result<HookOutcome, HttpError> {
+    let config = &app.config;
     let body = read_limited(&headers, body, config.max_body_bytes).await?;
     let headers: Headers = headers
         .iter()
@@ -308,29 +324,32 @@ async fn read_limited(
     body: Body,
     limit: usize,
 ) -> Result<bytes::Bytes, HttpError> {
-    let too_large = || HttpError {
-        extra: Some(serde_json::json!({"max_bytes": limit})),
-        ..HttpError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("body exceeds the {limit}-byte limit"),
-        )
-    };
-    // Refuse early on a declared length; the streaming limit below catches
-    // bodies that lie or are chunked.
+    read_body(headers, body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge { limit } => HttpError {
+            // The Kite relay's 413 carries the limit.
+            extra: Some(serde_json::json!({"max_bytes": limit})),
+            ..HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, e.code(), e.to_string())
+        },
+        BodyError::Unreadable(_) => HttpError::bad_request(e.code(), e.to_string()),
+    })
+}
+
+/// The body, at most `limit` bytes: refused early on a declared length,
+/// counted while read for bodies that lie or are chunked.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
+        .and_then(|v| v.to_str().ok());
+    ingest::check_declared_length(declared, limit)?;
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(HttpError::bad_request(
-            "body_read_failed",
-            format!("cannot read the request body: {e}"),
-        )),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyError::TooLarge { limit })
+        }
+        Err(e) => Err(BodyError::Unreadable(e.to_string())),
     }
 }

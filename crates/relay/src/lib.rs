@@ -14,6 +14,9 @@
 //!   bounded per-client buffers (slow consumers are cut off with 4004).
 //! * Teams and tokens ([`admin`]): created on the data dir directly, tokens
 //!   stored as sha256 hashes.
+//! * Limits ([`limits`]): a per-team webhook rate and event quota (429 with
+//!   `Retry-After` at the ingress; `billing_block` and 4005 on the
+//!   WebSocket when the quota is used up).
 //!
 //! [`Relay::start`] binds and returns a [`RunningRelay`].
 
@@ -22,6 +25,7 @@ mod db;
 mod error;
 pub mod frames;
 mod ingress;
+pub mod limits;
 pub mod log;
 pub mod scope;
 mod ws;
@@ -83,6 +87,12 @@ pub struct RelayConfig {
     /// Base URL senders reach this relay at (behind a proxy), for printed
     /// hook URLs. Default: `http://<listen address>`.
     pub public_url: Option<String>,
+    /// Webhook requests per team and window (429 `rate_limited` beyond).
+    /// Default: none.
+    pub team_rate_limit: Option<limits::RateLimit>,
+    /// New events per team and period (429 `quota_exceeded` beyond, 4005
+    /// on the WebSocket). Default: none.
+    pub team_quota: Option<limits::Quota>,
 }
 
 impl RelayConfig {
@@ -103,6 +113,8 @@ impl RelayConfig {
             manifest: Manifest::embedded_default(),
             env_override: None,
             public_url: None,
+            team_rate_limit: None,
+            team_quota: None,
         }
     }
 
@@ -136,7 +148,8 @@ pub(crate) struct Inner {
     pub(crate) config: RelayConfig,
     pub(crate) log: log::SqliteLog,
     pub(crate) tokens: admin::TokenCache,
-    pub(crate) secrets: ingress::SourceSecrets,
+    pub(crate) secrets: kitedesk_core::ingest::SourceSecrets,
+    pub(crate) limiter: limits::Limiter,
     pub(crate) shutdown: watch::Receiver<bool>,
     /// Open WebSocket sessions; shutdown waits for zero.
     pub(crate) sessions: watch::Sender<usize>,
@@ -172,8 +185,9 @@ impl Relay {
         let (stop, shutdown) = watch::channel(false);
         let (sessions, _) = watch::channel(0usize);
         let inner = Arc::new(Inner {
-            secrets: ingress::SourceSecrets::from_config(&config),
+            secrets: ingress::secrets_from_env(&config),
             tokens: admin::TokenCache::new(pool, config.token_cache_ttl),
+            limiter: limits::Limiter::new(config.team_rate_limit, config.team_quota),
             log,
             shutdown: shutdown.clone(),
             sessions,

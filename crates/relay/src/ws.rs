@@ -26,8 +26,8 @@ use tokio::time::Instant;
 use crate::App;
 use crate::admin::TokenKind;
 use crate::frames::{
-    self, ClientMessage, ERR_AUTH_FAILED, ERR_INVALID_MESSAGE, ERR_RATE_LIMITED, ERR_SLOW_CONSUMER,
-    FrameError, ServerMessage,
+    self, ClientMessage, ERR_AUTH_FAILED, ERR_INVALID_MESSAGE, ERR_QUOTA_BLOCKED, ERR_RATE_LIMITED,
+    ERR_SLOW_CONSUMER, FrameError, ServerMessage,
 };
 use crate::log::{Entry, EventLog as _};
 use crate::scope::{self, Facts, Scope};
@@ -246,8 +246,57 @@ async fn session(app: App, socket: WebSocket) {
         }
         next = first;
     }
+    for frame in quota_frames(&app, &c.team) {
+        if sink.send(text(frame)).await.is_err() {
+            return;
+        }
+    }
     tracing::debug!(team = %c.team, client = %c.client_id, cursor, "WebSocket client connected");
     run(app, c, sink, stream, head, cursor, next).await;
+}
+
+/// With a quota configured: `quota_snapshot`, and when the team has used
+/// it up, `billing_block` and error 4005. The session goes on: events
+/// already logged are still the client's to read; only new ones are refused
+/// (at the ingress).
+fn quota_frames(app: &App, team: &str) -> Vec<String> {
+    let Some(u) = app.limiter.usage(team, Instant::now()) else {
+        return Vec::new();
+    };
+    let left = chrono::Duration::from_std(u.period_left).unwrap_or(chrono::Duration::zero());
+    let end = kitedesk_core::event::format_time(chrono::Utc::now() + left);
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let mut out = vec![frames::server_frame(&ServerMessage::QuotaSnapshot {
+        provider: frames::PROVIDER.into(),
+        events_used: count(u.used),
+        events_limit: count(u.limit),
+        current_period_end: end.clone(),
+    })];
+    if u.exhausted() {
+        tracing::info!(
+            team,
+            used = u.used,
+            limit = u.limit,
+            "quota used up: told the client"
+        );
+        out.push(frames::server_frame(&ServerMessage::BillingBlock {
+            provider: frames::PROVIDER.into(),
+            reason: "quota_exceeded".into(),
+            retryable: true,
+            action: serde_json::json!({
+                "retry_after_secs": crate::limits::retry_after_secs(u.period_left),
+                "current_period_end": end,
+            }),
+        }));
+        out.push(frames::error_frame(
+            ERR_QUOTA_BLOCKED,
+            format!(
+                "event quota used up ({} of {}); new webhooks are refused until {end}",
+                u.used, u.limit
+            ),
+        ));
+    }
+    out
 }
 
 /// Why a session ended.

@@ -130,3 +130,131 @@ fn start_at_login_writes_and_removes_the_autostart_entry() {
         (!entry.exists()).then_some(())
     });
 }
+
+/// `GET /api/notifications/status` of the app's daemon.
+fn notification_status(app: &App) -> serde_json::Value {
+    let (code, body) = http(
+        &app.url,
+        "GET",
+        "/api/notifications/status",
+        "",
+        Some(TOKEN),
+    );
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn paused_until(app: &App) -> Option<chrono::DateTime<chrono::Local>> {
+    let st = notification_status(app);
+    let t = st.get("paused_until")?.as_str()?;
+    Some(
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .with_timezone(&chrono::Local),
+    )
+}
+
+#[test]
+fn pause_submenu_pauses_and_resumes_the_daemons_notifications() {
+    let session = kitedesk_testkit::DesktopSession::builder()
+        .display(true)
+        .notifications(true)
+        .start()
+        .unwrap();
+    let watcher = Watcher::start(&session);
+    let app = App::start(&session, "app");
+    let tray = TrayItem::find(&session, &watcher);
+    let st = notification_status(&app);
+    assert_eq!(
+        st["backend"],
+        "available",
+        "dunst is on the bus: {st}; log: {}",
+        app.log()
+    );
+    assert!(st.get("paused_until").is_none(), "{st}");
+    let layout = tray.wait_layout("the active pause submenu", |l| {
+        l.contains("'Pause notifications'")
+    });
+    assert!(item_id(&layout, "For 1 hour").is_some(), "{layout}");
+    assert!(
+        item_id(&layout, "Resume notifications").is_none(),
+        "nothing to resume yet: {layout}"
+    );
+
+    // The daemon keeps milliseconds: a second's slack below.
+    let before = chrono::Local::now() - chrono::Duration::seconds(1);
+    tray.click("For 1 hour");
+    let until = wait_for("the daemon to be paused", DEADLINE, || paused_until(&app));
+    let after = chrono::Local::now();
+    assert!(
+        until >= before + chrono::Duration::minutes(60)
+            && until <= after + chrono::Duration::minutes(60),
+        "an hour from the click: {until}"
+    );
+    let label = format!("Notifications paused until {}", until.format("%H:%M"));
+    let label = if until.date_naive() == after.date_naive() {
+        label
+    } else {
+        format!(
+            "Notifications paused until tomorrow {}",
+            until.format("%H:%M")
+        )
+    };
+    let layout = tray.wait_layout("the paused state", |l| l.contains(&label));
+    assert!(
+        item_id(&layout, "Resume notifications").is_some(),
+        "paused: Resume is offered: {layout}"
+    );
+
+    tray.click("Resume notifications");
+    wait_for("the daemon to resume", DEADLINE, || {
+        paused_until(&app).is_none().then_some(())
+    });
+    tray.wait_layout("the active state again", |l| {
+        l.contains("'Pause notifications'") && !l.contains("paused until")
+    });
+
+    // A pause made elsewhere (the UI, the CLI) shows in the tray too.
+    let (code, body) = http(
+        &app.url,
+        "POST",
+        "/api/notifications/pause",
+        r#"{"until_tomorrow": true}"#,
+        Some(TOKEN),
+    );
+    assert_eq!(code, 200, "{body}");
+    let until = paused_until(&app).expect("paused through the API");
+    tray.wait_layout("the pause made through the API", |l| {
+        l.contains(&format!(
+            "Notifications paused until tomorrow {}",
+            until.format("%H:%M")
+        ))
+    });
+
+    tray.click("Pause until tomorrow");
+    let again = wait_for("the daemon's pause", DEADLINE, || paused_until(&app));
+    assert_eq!(
+        again, until,
+        "until tomorrow is tomorrow morning either way"
+    );
+}
+
+#[test]
+fn pause_submenu_is_disabled_without_a_notification_server() {
+    // No activation: the bus has the tray host stand-in and nothing else.
+    let session = desktop_session(false);
+    let watcher = Watcher::start(&session);
+    let app = App::start(&session, "app");
+    let tray = TrayItem::find(&session, &watcher);
+    let st = notification_status(&app);
+    assert_eq!(st["backend"], "unavailable", "{st}");
+    let layout = tray.layout();
+    let Some(id) = item_id(&layout, "Pause notifications (unavailable)") else {
+        panic!("the submenu says it is unavailable: {layout}");
+    };
+    let item = layout
+        .split("<(")
+        .find(|i| i.starts_with(&format!("{id},")))
+        .unwrap();
+    assert!(item.contains("'enabled': <false>"), "disabled: {item}");
+}

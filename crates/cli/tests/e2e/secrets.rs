@@ -37,16 +37,24 @@ fn kitedesk(session: &DesktopSession, data_dir: &Path) -> Command {
         .env_remove("KITEDESK_URL")
         .env_remove("KITEDESK_API_TOKEN")
         .env_remove("KITEDESK_MANIFEST")
-        .env_remove("KITEDESK_GITHUB_SECRET");
+        .env_remove("KITEDESK_GITHUB_SECRET")
+        .env_remove("KITEDESK_RELAY_TOKEN")
+        .env_remove("KITEDESK_RELAY_URL")
+        .env_remove("KITEDESK_RELAY_TEAM");
     c
 }
 
 /// `kitedesk serve` in the session, debug logging to a file.
 fn serve(session: &DesktopSession, dir: &Path) -> Daemon {
+    serve_with(session, dir, &[])
+}
+
+fn serve_with(session: &DesktopSession, dir: &Path, extra: &[&str]) -> Daemon {
     let data_dir = dir.join("data");
     let log = dir.join("daemon.log");
     let mut child = kitedesk(session, &data_dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("KITEDESK_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
@@ -384,4 +392,213 @@ async fn a_locked_keychain_is_named_as_such() {
             .starts_with("the keychain is locked"),
         "{err}"
     );
+}
+
+/// `kitedesk relay --data-dir DIR ARGS…` (an admin command); its stdout.
+fn relay_admin(relay_dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+        .arg("relay")
+        .arg("--data-dir")
+        .arg(relay_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kitedesk relay {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+struct RelayProc {
+    child: Child,
+    ws: String,
+    hooks: String,
+    log: PathBuf,
+}
+
+impl Drop for RelayProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The real `kitedesk relay` on a free port; its URLs from stdout (printed
+/// once it listens).
+fn relay(relay_dir: &Path) -> RelayProc {
+    let log = relay_dir.join("relay.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
+        .arg("relay")
+        .arg("--data-dir")
+        .arg(relay_dir)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("KITEDESK_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut ws, mut hooks) = (None, None);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let line = line.trim();
+        if let Some(u) = line.strip_prefix("websocket:") {
+            ws = Some(u.trim().to_string());
+        }
+        if let Some(u) = line.strip_prefix("hooks:") {
+            hooks = Some(u.trim().to_string());
+        }
+        if ws.is_some() && hooks.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    RelayProc {
+        child,
+        ws: ws.expect("the relay prints its websocket URL"),
+        hooks: hooks.expect("the relay prints its hook URL"),
+        log,
+    }
+}
+
+/// The daemon's connection named `name` in `GET /api/health`.
+async fn connection(d: &Daemon, name: &str) -> serde_json::Value {
+    let (status, health) = api(d, reqwest::Method::GET, "/api/health", None).await;
+    assert_eq!(status, 200, "{health}");
+    health["connections"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
+        .unwrap_or_else(|| panic!("no connection {name:?} in {health}"))
+}
+
+async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relay_link_takes_its_api_token_from_the_keychain() {
+    let session = DesktopSession::builder().keyring(true).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    let team = relay_admin(&relay_dir, &["teams", "create", "acme"]);
+    let api_token = relay_admin(
+        &relay_dir,
+        &["tokens", "create", "--team", &team, "--kind", "api"],
+    );
+    let hook_token = relay_admin(
+        &relay_dir,
+        &["tokens", "create", "--team", &team, "--kind", "hook"],
+    );
+    let r = relay(&relay_dir);
+
+    // No token anywhere yet: the daemon runs, the link waits, and says for
+    // which secret. No KITEDESK_RELAY_TOKEN either (kitedesk() clears it).
+    let d = serve_with(
+        &session,
+        dir.path(),
+        &[
+            "--relay",
+            &r.ws,
+            "--team",
+            &team,
+            "--relay-token-secret",
+            "relay/acme",
+            "--relay-reconnect-min",
+            "50ms",
+        ],
+    );
+    let link = connection(&d, "relay").await;
+    assert_eq!(link["state"], "offline", "{link}");
+    let error = link["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("\"relay/acme\"") && error.contains("kitedesk secrets set relay/acme"),
+        "the error names the missing secret and how to add it: {link}"
+    );
+
+    // Store it through the CLI (stdin): the waiting link starts and connects.
+    let (ok, _, err) = cli(
+        &session,
+        &d,
+        &["set", "relay/acme", "--kind", "relay_token"],
+        &format!("{api_token}\n"),
+    );
+    assert!(ok, "secrets set failed: {err}");
+    assert_eq!(
+        lookup(&session, "relay/acme").as_deref(),
+        Some(api_token.as_str()),
+        "the token is in the keychain"
+    );
+    wait_until("the link to connect with the keychain token", || async {
+        (connection(&d, "relay").await["state"] == "connected").then_some(())
+    })
+    .await;
+
+    // A webhook into the relay reaches the daemon's history over the link.
+    let resp = reqwest::Client::new()
+        .post(
+            r.hooks
+                .replace("{team_id}", &team)
+                .replace("{source}", "app"),
+        )
+        .bearer_auth(&hook_token)
+        .header("content-type", "application/cloudevents+json")
+        .body(
+            serde_json::json!({
+                "specversion": "1.0", "id": "kc-1", "source": "https://e2e.test/app",
+                "type": "com.app.tick", "kitesummary": "through the keychain link", "data": {}
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "relay answered {}",
+        resp.status()
+    );
+    wait_until("the event in the daemon's history", || async {
+        let (_, page) = api(&d, reqwest::Method::GET, "/api/events?limit=5", None).await;
+        page.to_string()
+            .contains("through the keychain link")
+            .then_some(())
+    })
+    .await;
+
+    // The token is in the keychain only: not in the daemon's files (history,
+    // config, its debug log) nor in any API answer.
+    let (_, secrets) = api(&d, reqwest::Method::GET, "/api/secrets", None).await;
+    let (_, health) = api(&d, reqwest::Method::GET, "/api/health", None).await;
+    for (what, text) in [
+        ("secrets list", secrets.to_string()),
+        ("health", health.to_string()),
+    ] {
+        assert!(
+            !text.contains(&api_token),
+            "the token leaked into {what}: {text}"
+        );
+    }
+    let mut checked = files(&d.data_dir);
+    checked.extend([d.log.clone(), r.log.clone()]);
+    for f in checked {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !contains(&bytes, &api_token),
+            "the relay token is in {}",
+            f.display()
+        );
+    }
 }

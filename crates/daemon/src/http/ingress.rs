@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use kitedesk_core::Headers;
+use kitedesk_core::ingest::{self, BodyError};
 
 use super::INGRESS_DEADLINE;
 use crate::api::{Api, ApiError};
@@ -57,28 +58,32 @@ async fn read_limited(
     body: Body,
     limit: usize,
 ) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
+    read_body(headers, body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("body exceeds the {limit}-byte limit (ingress.maxBodyBytes)"),
-        )
-    };
-    // Refuse early on a declared length; the streaming limit below catches
-    // bodies that lie or are chunked.
+            e.code(),
+            format!("{e} (ingress.maxBodyBytes)"),
+        ),
+        BodyError::Unreadable(_) => ApiError::bad_request(e.code(), e.to_string()),
+    })
+}
+
+/// The body, at most `limit` bytes: refused early on a declared length,
+/// counted while read for bodies that lie or are chunked.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
+        .and_then(|v| v.to_str().ok());
+    ingest::check_declared_length(declared, limit)?;
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(
-            "body_read_failed",
-            format!("cannot read the request body: {e}"),
-        )),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(BodyError::TooLarge { limit })
+        }
+        Err(e) => Err(BodyError::Unreadable(e.to_string())),
     }
 }

@@ -175,6 +175,8 @@ async fn pause_resume_and_status() {
     assert_eq!(st["backend"], "available", "{st}");
     assert_eq!(st["kind"], "memory");
     assert!(st.get("paused_until").is_none());
+    let mut watch = d.api.watch_notification_settings();
+    assert!(watch.borrow_and_update().paused_until.is_none());
 
     let (s, st) = d
         .call(
@@ -184,6 +186,18 @@ async fn pause_resume_and_status() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{st}");
+    assert!(
+        watch.has_changed().unwrap(),
+        "a pause through HTTP reaches the settings watchers (the tray follows them)"
+    );
+    assert_eq!(
+        watch
+            .borrow_and_update()
+            .paused_until
+            .map(kitedesk_core::event::format_time)
+            .as_deref(),
+        st["paused_until"].as_str()
+    );
     let until: chrono::DateTime<chrono::Utc> =
         st["paused_until"].as_str().unwrap().parse().unwrap();
     let ahead = until - chrono::Utc::now();
@@ -202,6 +216,11 @@ async fn pause_resume_and_status() {
     let (s, st) = d.call("POST", "/api/notifications/resume", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(st.get("paused_until").is_none(), "{st}");
+    assert!(
+        watch.has_changed().unwrap(),
+        "resume reaches the watchers too"
+    );
+    assert!(watch.borrow_and_update().paused_until.is_none());
     let marker = d.myapp("crit", "marker after resume").await;
     let shown = wait_shown_async(&m, 1).await;
     assert_eq!(

@@ -3,6 +3,7 @@
 //! protocol, with tokio-tungstenite as the client.
 
 mod ingress;
+mod limits;
 mod protocol;
 mod support;
 mod ws;
