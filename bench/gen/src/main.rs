@@ -423,6 +423,8 @@ fn run(args: Args) -> Result<(), String> {
     let mut by_importance: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_template: HashMap<(String, String), u64> = HashMap::new();
     let (mut inserted, mut duplicates) = (0u64, 0u64);
+    // Raw payload bytes of the stored events: the size budget's denominator.
+    let mut payload_bytes = 0u64;
     let mut rare: Option<String> = None;
     let mut insert_secs = 0f64;
     rt.block_on(async {
@@ -431,6 +433,7 @@ fn run(args: Args) -> Result<(), String> {
         for batch in rx {
             let batch = batch?;
             for e in &batch {
+                payload_bytes += e.payload.len() as u64;
                 *by_source.entry(e.event.source_name.clone()).or_default() += 1;
                 *by_importance
                     .entry(e.event.importance.as_str().to_string())
@@ -513,6 +516,10 @@ fn run(args: Args) -> Result<(), String> {
         "rows_per_sec": (inserted as f64 / secs).round(),
         "insert_batch_rows_per_sec": (inserted as f64 / insert_secs).round(),
         "db_bytes": db_bytes,
+        "payload_bytes": payload_bytes,
+        // Issue 6's budget: history size on disk per event <= 1.5x the raw
+        // payload bytes (the file after a checkpoint, search index included).
+        "db_bytes_per_payload_byte": (db_bytes as f64 / payload_bytes.max(1) as f64 * 1000.0).round() / 1000.0,
         "by_source": by_source,
         "by_importance": by_importance,
         "word_share": words,

@@ -90,7 +90,13 @@ async fn daemon_killed_ten_times_during_a_100k_catch_up_stores_each_event_once()
     let first = first.first().expect("the first webhook is logged");
     let mut template: serde_json::Value = serde_json::from_str(&first.event_json).unwrap();
     template.as_object_mut().unwrap().remove("kiteseq");
-    assert_eq!(template["id"], "e2e-00000", "{template}");
+    // The webhooks are posted concurrently: seq 1 is one of them, any one.
+    assert!(
+        template["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("e2e-")),
+        "{template}"
+    );
     let appends = (VIA_HTTP..TOTAL).map(|i| {
         let mut ev = template.clone();
         ev["id"] = format!("e2e-{i:05}").into();
