@@ -22,19 +22,57 @@ pub enum StoredTextError {
     NotUtf8(#[from] std::string::FromUtf8Error),
 }
 
+thread_local! {
+    /// One compression context per thread: making a context costs more
+    /// than compressing a webhook with it.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// `text` as stored: a zstd frame.
 pub fn encode(text: &str) -> Result<Vec<u8>, StoredTextError> {
-    zstd::bulk::compress(text.as_bytes(), LEVEL).map_err(StoredTextError::Compress)
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        let c = match c.as_mut() {
+            Some(c) => c,
+            None => {
+                c.insert(zstd::bulk::Compressor::new(LEVEL).map_err(StoredTextError::Compress)?)
+            }
+        };
+        c.compress(text.as_bytes())
+            .map_err(StoredTextError::Compress)
+    })
 }
 
 /// A stored value back as text (a zstd frame, or plain UTF-8).
 pub fn decode(stored: Vec<u8>) -> Result<String, StoredTextError> {
     let bytes = if stored.starts_with(&ZSTD_MAGIC) {
-        zstd::stream::decode_all(stored.as_slice()).map_err(StoredTextError::Decompress)?
+        decompress(&stored)?
     } else {
         stored
     };
     Ok(String::from_utf8(bytes)?)
+}
+
+/// A frame written by [`encode`] records its content size; frames without
+/// one (not written by us) are read as a stream.
+fn decompress(frame: &[u8]) -> Result<Vec<u8>, StoredTextError> {
+    match zstd::bulk::Decompressor::upper_bound(frame) {
+        Some(size) => DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            let d = match d.as_mut() {
+                Some(d) => d,
+                None => {
+                    d.insert(zstd::bulk::Decompressor::new().map_err(StoredTextError::Decompress)?)
+                }
+            };
+            d.decompress(frame, size)
+                .map_err(StoredTextError::Decompress)
+        }),
+        None => zstd::stream::decode_all(frame).map_err(StoredTextError::Decompress),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError, index_rows_of};
+use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, DaemonEvent};
@@ -106,11 +106,17 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
             };
             match result {
                 Ok(results) => {
-                    if defer {
-                        pending.extend(index_rows_of(&events, &results));
-                    }
                     for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
                         if let Inserted::New(id) = res {
+                            if defer {
+                                // The payload is not needed past this point:
+                                // the index takes it rather than a copy.
+                                pending.push(IndexRow {
+                                    id,
+                                    summary: ev.event.summary.clone(),
+                                    payload: ev.payload,
+                                });
+                            }
                             bus.publish(DaemonEvent::Stored(Arc::new(
                                 kitedesk_store::StoredEvent {
                                     id,

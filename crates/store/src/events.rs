@@ -302,28 +302,33 @@ pub fn index_rows_of(batch: &[NewEvent], inserted: &[Inserted]) -> Vec<IndexRow>
 /// Rows per multi-row INSERT into the search index (3 values each).
 const INDEX_ROWS_PER_STATEMENT: usize = 128;
 
-/// Index `rows` if they are exactly the events waiting for the index (ids
-/// after the watermark, in order, none missing); otherwise index whatever
-/// waits by reading it back from the history. Returns how many were indexed.
+/// Index `rows` if they are exactly the oldest events waiting for the index
+/// (every id after the watermark up to the last row's, in order); otherwise
+/// index whatever waits by reading it back from the history. Returns how
+/// many were indexed.
 async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<u64, StoreError> {
     let upto: i64 = sqlx::query_scalar("SELECT indexed_upto FROM fts_state WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;
     let rows: Vec<&IndexRow> = rows.iter().filter(|r| r.id > upto).collect();
+    let Some(last) = rows.last().map(|r| r.id) else {
+        // Nothing new offered: leave what waits to its own step.
+        return Ok(0);
+    };
     let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE id > ?")
+    // The events from the watermark to the last row offered: the rows must
+    // be all of them (later ones may wait for a later step).
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE id > ? AND id <= ?")
         .bind(upto)
+        .bind(last)
         .fetch_one(&mut *tx)
         .await?;
-    match rows.last() {
-        Some(last) if ordered && waiting == rows.len() as i64 => {
-            let last = last.id;
-            insert_index_rows(tx, &rows).await?;
-            set_indexed_upto(tx, last).await?;
-            Ok(rows.len() as u64)
-        }
-        None if waiting == 0 => Ok(0),
-        _ => index_pending_in(tx, None).await,
+    if ordered && waiting == rows.len() as i64 {
+        insert_index_rows(tx, &rows).await?;
+        set_indexed_upto(tx, last).await?;
+        Ok(rows.len() as u64)
+    } else {
+        index_pending_in(tx, None).await
     }
 }
 
