@@ -75,7 +75,37 @@ seed notification_settings full.json <<'JSON'
 {"threshold":"critical","quiet_hours":{"enabled":true,"start":"21:30","end":"06:00","critical_breaks_through":false},"paused_until":"2026-11-24T20:00:00Z","muted_sources":["acme/api","github"],"muted_types":["com.github.check_run.*","com.{stripe,kiket}.**"],"group":{"window_secs":60,"max_individual":1},"rate_limit_per_minute":5}
 JSON
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings; do
+# Relay frames (kite-protocol ServerMessage): an event carrying a CloudEvent,
+# and the other frame kinds.
+{ printf '{"type":"event","seq":17,"event":'; tr -d '\n' < "$C/cloudevent/kite-relay"; printf '}'; } | seed relay_frame event
+printf '{"type":"connected","last_seq":16,"client_id":"c1"}' | seed relay_frame connected
+printf '{"type":"cursor_expired","oldest_available_seq":3,"message":"gone"}' | seed relay_frame cursor-expired
+printf '{"type":"error","code":401,"message":"bad token"}' | seed relay_frame error
+
+# Frames a client sends to `kitedesk relay` (kite-protocol ClientMessage).
+printf '{"type":"connect","version":1,"token":"kd_tok","team_id":"local","scopes":["*"],"client_id":"c1"}' | seed relay_client_frame connect
+printf '{"type":"ack","seq":3}' | seed relay_client_frame ack
+printf '{"type":"request","id":"r1","method":"events.list","params":{"limit":10}}' | seed relay_client_frame request
+
+# Web UI request paths.
+for p in / /index.html /events/12 /assets/index-abc.js '/./assets//x.css' '/a%20b' '/../etc/passwd' '/%2e%2e/%2e%2e/etc/passwd' '/assets/..%2f..%2fsecret' '/a\b'; do
+    printf '%s' "$p" | seed static_path "$(printf '%s' "$p" | sha1sum | cut -c1-12)"
+done
+
+# API query strings (/api/events, /api/stream, /api/volume).
+printf 'source=github,stripe&type=com.github.*&min_importance=high&since=2026-11-01T00:00:00Z&until=1764000000000&verified=true&q=card_declined+pus*&limit=50&cursor=1234' | seed api_query events-all
+printf 'type=com.%%7Bgithub,stripe%%7D.**&q=%%22say%%22+OR+(x)&importance=critical&verified=0' | seed api_query braces-search
+printf 'type=a%%5C*b&from=0&to=-62135596800000&before=9223372036854775807&after=5' | seed api_query escapes-range
+printf 'from=2026-11-01T00:00:00%%2B01:00&to=2026-11-24T00:00:00Z&bucket=3600' | seed api_query volume
+
+# Globs: pattern, newline, text.
+printf 'com.github.*\ncom.github.push' | seed glob type
+printf 'refs/**\nrefs/heads/main' | seed glob double-star
+printf '*\\[bot\\]\ndependabot[bot]' | seed glob escape
+printf 'com.{stripe,kiket}.**\ncom.kiket.a.b' | seed glob braces
+printf '[!a-c]?[0-9]\nzz7' | seed glob class
+
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 

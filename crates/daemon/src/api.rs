@@ -153,6 +153,60 @@ pub struct VolumeResponse {
     pub buckets: Vec<kitedesk_store::VolumeBucket>,
 }
 
+/// The range and bucket width a volume query runs with, after defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeWindow {
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    /// Positive, and small enough that `bucket_secs * 1000` fits an `i64`.
+    pub bucket_secs: i64,
+}
+
+/// [`Api::volume`]'s defaults and checks, apart from the store so tests and
+/// the `api_query` fuzz target reach them: `to` defaults to just after
+/// `now`, `from` to 24 hours before `to` (or the earliest time there is),
+/// the bucket to about 96 buckets over the range and at least a minute.
+/// Refused: an empty range, a bucket that is not positive, one giving more
+/// than 10000 buckets, or one too large to count in milliseconds.
+pub fn volume_window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    bucket_secs: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<VolumeWindow, ApiError> {
+    // `to` is exclusive; by default include an event stored this millisecond.
+    let to = to.unwrap_or_else(|| now + chrono::Duration::milliseconds(1));
+    // Near the earliest representable time, 24 hours back does not exist.
+    let from = from.unwrap_or_else(|| {
+        to.checked_sub_signed(chrono::Duration::hours(24))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    });
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from must be before to",
+        ));
+    }
+    let span = (to - from).num_seconds().max(1);
+    // Default: about 96 buckets over the range, at least a minute each.
+    let bucket_secs = bucket_secs.unwrap_or((span / 96).max(60));
+    // The store counts in milliseconds: a bucket whose width in ms does not
+    // fit an i64 would overflow (a panic with overflow checks, else a
+    // negative width the store turns into 1 ms buckets).
+    if bucket_secs <= 0 || bucket_secs.checked_mul(1000).is_none() || span / bucket_secs > 10_000 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "bucket must be positive and give at most 10000 buckets",
+        ));
+    }
+    Ok(VolumeWindow {
+        from,
+        to,
+        bucket_secs,
+    })
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Health {
     pub status: String,
@@ -345,24 +399,11 @@ impl Api {
         to: Option<DateTime<Utc>>,
         bucket_secs: Option<i64>,
     ) -> Result<VolumeResponse, ApiError> {
-        // `to` is exclusive; by default include an event stored this millisecond.
-        let to = to.unwrap_or_else(|| Utc::now() + chrono::Duration::milliseconds(1));
-        let from = from.unwrap_or(to - chrono::Duration::hours(24));
-        if from >= to {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "from must be before to",
-            ));
-        }
-        let span = (to - from).num_seconds().max(1);
-        // Default: about 96 buckets over the range, at least a minute each.
-        let bucket_secs = bucket_secs.unwrap_or((span / 96).max(60));
-        if bucket_secs <= 0 || span / bucket_secs > 10_000 {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "bucket must be positive and give at most 10000 buckets",
-            ));
-        }
+        let VolumeWindow {
+            from,
+            to,
+            bucket_secs,
+        } = volume_window(from, to, bucket_secs, Utc::now())?;
         let buckets = self.0.store.volume(from, to, bucket_secs * 1000).await?;
         Ok(VolumeResponse {
             from: format_time(from),

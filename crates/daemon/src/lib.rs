@@ -27,9 +27,9 @@ use anyhow::Context as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use api::{Api, ApiError};
+pub use api::{Api, ApiError, VolumeWindow, volume_window};
 pub use config::{DaemonConfig, RuntimeInfo};
-pub use http::event_query_from_params;
+pub use http::{VolumeParams, event_query_from_params, volume_params};
 pub use secrets::{NewSecret, Revealed, RotateSecret, SecretMeta, SecretsHealth, SecretsList};
 
 /// A started daemon.

@@ -113,8 +113,9 @@ pub fn parse_settings(json: &[u8]) -> Result<NotificationSettings, SettingsError
         let inner = e.into_inner();
         let msg = inner.to_string();
         // "." is the top level; "?" a position serde could not name
-        // (syntax errors).
-        let root = path == "." || path == "?";
+        // (syntax errors); "" a top-level key named "" (found by the
+        // `notification_settings` fuzz target: `{"":0}` named no field).
+        let root = path == "." || path == "?" || path.is_empty();
         let field = match (root, missing_field(&msg)) {
             (true, Some(f)) => f.to_string(),
             (false, Some(f)) => format!("{path}.{f}"),
@@ -385,6 +386,20 @@ mod tests {
         let e = parse_settings(&body).unwrap_err();
         assert_eq!(e.field, field, "{e}");
         assert!(e.problem.contains(problem), "{e}");
+    }
+
+    /// Found by `cargo fuzz run notification_settings`: an unknown
+    /// top-level key named "" gave an error whose field was empty.
+    #[test]
+    fn fuzz_regression_unknown_empty_key_names_the_body() {
+        let e = parse_settings(br#"{"":0}"#).unwrap_err();
+        assert_eq!(e.field, "body", "{e}");
+        assert!(e.problem.contains("unknown field"), "{e}");
+        let e = parse_settings(&with(|v| v[""] = 0.into())).unwrap_err();
+        assert_eq!(e.field, "body", "{e}");
+        // What `cargo fuzz tmin` shrank the crash to: EOF under that key.
+        let e = parse_settings(br#"{"""#).unwrap_err();
+        assert_eq!(e.field, "body", "{e}");
     }
 
     #[rstest]

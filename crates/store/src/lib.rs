@@ -32,7 +32,7 @@ pub use outbox::{
     AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin,
     RetryOutcome, Settle,
 };
-pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError};
+pub use query::{DEFAULT_LIMIT, EventQuery, MAX_LIMIT, Page, QueryError, fts_query, sql_globs};
 pub use secrets::SecretRecord;
 
 #[derive(Debug, thiserror::Error)]

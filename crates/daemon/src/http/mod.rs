@@ -16,6 +16,7 @@ mod stream;
 mod ui;
 
 pub use query::event_query as event_query_from_params;
+pub use query::{VolumeParams, volume_params};
 
 use std::time::Duration;
 

@@ -77,13 +77,16 @@ pub fn event_query(params: &[(String, String)]) -> Result<EventQuery, ApiError> 
     Ok(q)
 }
 
-pub(crate) struct VolumeParams {
+/// The parameters of `GET /api/volume`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VolumeParams {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub bucket_secs: Option<i64>,
 }
 
-pub(crate) fn volume_params(params: &[(String, String)]) -> Result<VolumeParams, ApiError> {
+/// Parse `GET /api/volume`'s query parameters.
+pub fn volume_params(params: &[(String, String)]) -> Result<VolumeParams, ApiError> {
     let mut v = VolumeParams {
         from: None,
         to: None,

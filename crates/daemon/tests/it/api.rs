@@ -107,6 +107,50 @@ async fn volume_and_health() {
     assert_eq!(gh["hook_url"], format!("http://{HOST}/hooks/github"));
 }
 
+/// Found while writing the `api_query` fuzz target: a bucket whose width in
+/// milliseconds overflows an i64 panicked (`bucket_secs * 1000`) with
+/// overflow checks on, and gave 1 ms buckets without them.
+#[tokio::test]
+async fn volume_refuses_a_bucket_too_wide_for_milliseconds() {
+    let h = Harness::new().await;
+    seed(&h).await;
+    for bucket in [i64::MAX, i64::MAX / 1000 + 1] {
+        let (s, v) = h.get(&format!("/api/stats/volume?bucket={bucket}")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "bucket={bucket}: {v}");
+        assert_eq!(v["code"], "invalid_query", "{v}");
+    }
+    let widest = i64::MAX / 1000;
+    let (s, v) = h.get(&format!("/api/stats/volume?bucket={widest}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let w = kitedesk_daemon::volume_window(None, None, Some(widest), chrono::Utc::now()).unwrap();
+    assert_eq!(w.bucket_secs, widest);
+}
+
+/// Found with the one above: without `from`, the range starts 24 hours
+/// before `to`, which for a `to` within a day of the earliest time chrono
+/// represents overflowed (`DateTime - TimeDelta` panics).
+#[tokio::test]
+async fn volume_default_range_near_the_earliest_time() {
+    let h = Harness::new().await;
+    let min = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+    let to = min.timestamp_millis() + 60_000;
+    let (s, v) = h.get(&format!("/api/stats/volume?to={to}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["buckets"], serde_json::json!([]), "{v}");
+    let w = kitedesk_daemon::volume_window(
+        None,
+        chrono::DateTime::from_timestamp_millis(to),
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(w.from, min, "the range starts at the earliest time");
+    let (s, v) = h
+        .get(&format!("/api/stats/volume?to={}", min.timestamp_millis()))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "an empty range: {v}");
+}
+
 #[tokio::test]
 async fn api_requires_token_loopback_host_and_same_origin() {
     let h = Harness::new().await;
