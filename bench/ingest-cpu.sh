@@ -53,7 +53,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 declare -A before
 for t in /proc/"$KD"/task/*; do before[$t]=$(awk '{print $14+$15}' "$t/stat"); done
-wrk_run run 8 | grep '^RESULT' | grep -oE 'rps=[0-9.]+ p50_us=[0-9]+ p90_us=[0-9]+ p99_us=[0-9]+'
+wrk_run run 8 | grep '^RESULT' | grep -oE "rps=[0-9.]+ p50_us=[0-9]+ p90_us=[0-9]+ p99_us=[0-9]+ .*"
 TICKS=$(getconf CLK_TCK)
 for t in /proc/"$KD"/task/*; do
     echo "$(cat "$t/comm") $(($(awk '{print $14+$15}' "$t/stat") - ${before[$t]:-0}))"

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError};
+use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError, StoredBlobs};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, DaemonEvent};
@@ -17,16 +17,22 @@ const QUEUE: usize = 4096;
 /// Under load, search indexing is deferred; once this many events wait for
 /// it, each write batch is followed by one indexing step of this size, so
 /// indexing keeps up without ever blocking writes for long.
-const INDEX_STEP: usize = 512;
+const INDEX_STEP: usize = 1024;
 /// How long the writer waits for more webhooks before indexing deferred
 /// ones: the most a search lags behind a burst.
 const IDLE_INDEX_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// After a commit, how long the checkpointer lets more commits gather
+/// before it copies the WAL back into the database (beside the writer, on
+/// its own connection). Bounds the WAL to what is written in this time.
+const CHECKPOINT_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 type Reply = oneshot::Sender<Result<Inserted, Arc<StoreError>>>;
+type Request = (NewEvent, StoredBlobs, Reply);
 
 #[derive(Debug, Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<(NewEvent, Reply)>,
+    tx: mpsc::Sender<Request>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +45,13 @@ pub enum WriteError {
 
 impl Writer {
     /// Queue an event and wait until it is committed (or known duplicate).
+    /// Its payload and headers are compressed here, in the caller's task,
+    /// so that work runs in parallel rather than in the single writer.
     pub async fn insert(&self, event: NewEvent) -> Result<Inserted, WriteError> {
+        let stored = StoredBlobs::encode(&event).map_err(|e| WriteError::Store(Arc::new(e)))?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send((event, reply))
+            .send((event, stored, reply))
             .await
             .map_err(|_| WriteError::Stopped)?;
         rx.await
@@ -64,8 +73,24 @@ async fn index(store: &Store, pending: &mut Vec<IndexRow>, step: Option<usize>) 
     }
 }
 
+/// Checkpoint the history a moment after commits, until the writer stops
+/// (its sender is dropped).
+fn spawn_checkpointer(store: Store) -> mpsc::Sender<()> {
+    let (wrote, mut commits) = mpsc::channel::<()>(1);
+    tokio::spawn(async move {
+        while commits.recv().await.is_some() {
+            tokio::time::sleep(CHECKPOINT_AFTER).await;
+            if let Err(e) = store.checkpoint().await {
+                tracing::warn!(error = %e, "history checkpoint failed; the writer's own checkpoint takes over");
+            }
+        }
+    });
+    wrote
+}
+
 pub fn spawn(store: Store, bus: Bus) -> Writer {
-    let (tx, mut rx) = mpsc::channel::<(NewEvent, Reply)>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Request>(QUEUE);
+    let wrote = spawn_checkpointer(store.clone());
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         // Events committed but not yet in the search index, oldest first.
@@ -90,22 +115,27 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
                 index(&store, &mut pending, None).await;
                 return;
             }
-            let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
+            let mut events = Vec::with_capacity(batch.len());
+            let mut stored = Vec::with_capacity(batch.len());
+            let mut replies = Vec::with_capacity(batch.len());
+            for (event, blobs, reply) in batch.drain(..) {
+                events.push(event);
+                stored.push(blobs);
+                replies.push(reply);
+            }
             // A lone webhook is indexed in its own transaction, so a search
             // right after its answer finds it. Concurrent webhooks (a batch
             // of several) commit without indexing, and are indexed later in
             // one large batch: each FTS5 transaction writes a segment, and
             // many small segments mean constant merging.
             let defer = events.len() > 1 || !rx.is_empty();
-            let result = if defer {
-                store.insert_batch_deferred(&events).await
-            } else {
-                store
-                    .insert_batch_indexing(&events, std::mem::take(&mut pending))
-                    .await
-            };
+            let index_now = (!defer).then(|| std::mem::take(&mut pending));
+            let result = store.insert_encoded(&events, &stored, index_now).await;
+            drop(stored);
             match result {
                 Ok(results) => {
+                    // Full means a checkpoint is due already.
+                    let _ = wrote.try_send(());
                     for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
                         if let Inserted::New(id) = res {
                             if defer {

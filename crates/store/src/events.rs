@@ -74,15 +74,10 @@ impl Store {
     pub async fn insert_batch_indexing(
         &self,
         batch: &[NewEvent],
-        mut pending: Vec<IndexRow>,
+        pending: Vec<IndexRow>,
     ) -> Result<Vec<Inserted>, StoreError> {
-        self.write_tx(async |tx| {
-            let out = insert_all(tx, batch).await?;
-            pending.extend(index_rows_of(batch, &out));
-            index_in(tx, &pending).await?;
-            Ok(out)
-        })
-        .await
+        let stored = encode_all(batch)?;
+        self.insert_encoded(batch, &stored, Some(pending)).await
     }
 
     /// Like [`Store::insert_batch`] but leaves search indexing to a later
@@ -93,7 +88,42 @@ impl Store {
         &self,
         batch: &[NewEvent],
     ) -> Result<Vec<Inserted>, StoreError> {
-        self.write_tx(async |tx| insert_all(tx, batch).await).await
+        let stored = encode_all(batch)?;
+        self.insert_encoded(batch, &stored, None).await
+    }
+
+    /// The insert behind the others, for a caller that compressed each
+    /// event's payload and headers already (`stored[i]` belongs to
+    /// `batch[i]`): the daemon does that in its request handlers, in
+    /// parallel, so the single writer only writes. With `index` the batch
+    /// and those deferred rows are indexed for search in the same
+    /// transaction ([`Store::insert_batch_indexing`]); without, indexing is
+    /// deferred ([`Store::insert_batch_deferred`]).
+    pub async fn insert_encoded(
+        &self,
+        batch: &[NewEvent],
+        stored: &[StoredBlobs],
+        index: Option<Vec<IndexRow>>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        if batch.len() != stored.len() {
+            return Err(StoreError::Corrupt {
+                id: 0,
+                problem: format!(
+                    "{} events offered with {} stored forms",
+                    batch.len(),
+                    stored.len()
+                ),
+            });
+        }
+        self.write_tx(async |tx| {
+            let out = insert_all(tx, batch, stored).await?;
+            if let Some(mut pending) = index {
+                pending.extend(index_rows_of(batch, &out));
+                index_in(tx, &pending).await?;
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Index events whose text the caller still holds (the writer keeps the
@@ -299,8 +329,12 @@ pub fn index_rows_of(batch: &[NewEvent], inserted: &[Inserted]) -> Vec<IndexRow>
         .collect()
 }
 
-/// Rows per multi-row INSERT into the search index (3 values each).
-const INDEX_ROWS_PER_STATEMENT: usize = 128;
+/// Rows per multi-row INSERT into the search index (3 values each). FTS5
+/// writes what a statement added as a new segment of the index when the
+/// next statement of the transaction begins, and every segment is merged
+/// later, so an indexing step is best one statement: the writer's steps
+/// are this size.
+const INDEX_ROWS_PER_STATEMENT: usize = 1024;
 
 /// Index `rows` if they are exactly the oldest events waiting for the index
 /// (every id after the watermark up to the last row's, in order); otherwise
@@ -398,6 +432,33 @@ async fn index_pending_in(
     Ok(indexed)
 }
 
+/// An event's payload and header list as stored: zstd frames, made by
+/// [`StoredBlobs::encode`] wherever the caller has CPU to spare.
+#[derive(Debug, Clone)]
+pub struct StoredBlobs {
+    headers: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl StoredBlobs {
+    pub fn encode(event: &NewEvent) -> Result<StoredBlobs, StoreError> {
+        let headers = serde_json::to_string(&event.event.original_headers).map_err(|err| {
+            StoreError::Corrupt {
+                id: 0,
+                problem: err.to_string(),
+            }
+        })?;
+        Ok(StoredBlobs {
+            headers: encode_text(&headers)?,
+            payload: encode_text(&event.payload)?,
+        })
+    }
+}
+
+fn encode_all(batch: &[NewEvent]) -> Result<Vec<StoredBlobs>, StoreError> {
+    batch.iter().map(StoredBlobs::encode).collect()
+}
+
 /// A payload (or header list) as stored: a zstd frame.
 pub(crate) fn encode_text(text: &str) -> Result<Vec<u8>, StoreError> {
     kitedesk_core::stored_text::encode(text).map_err(|e| StoreError::Corrupt {
@@ -419,10 +480,14 @@ pub(crate) fn decode_text(id: i64, stored: Vec<u8>) -> Result<String, StoreError
 async fn insert_all(
     tx: &mut sqlx::SqliteConnection,
     batch: &[NewEvent],
+    stored: &[StoredBlobs],
 ) -> Result<Vec<Inserted>, StoreError> {
     let mut out = Vec::with_capacity(batch.len());
-    for chunk in batch.chunks(ROWS_PER_STATEMENT) {
-        out.extend(insert_chunk(tx, chunk).await?);
+    for (chunk, blobs) in batch
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(stored.chunks(ROWS_PER_STATEMENT))
+    {
+        out.extend(insert_chunk(tx, chunk, blobs).await?);
     }
     Ok(out)
 }
@@ -433,6 +498,7 @@ async fn insert_all(
 async fn insert_chunk(
     tx: &mut sqlx::SqliteConnection,
     chunk: &[NewEvent],
+    stored: &[StoredBlobs],
 ) -> Result<Vec<Inserted>, StoreError> {
     use std::collections::HashMap;
     let mut sql = String::from(
@@ -443,13 +509,8 @@ async fn insert_chunk(
     sql.push_str(" ON CONFLICT (ce_source, ce_id) DO NOTHING RETURNING id, ce_source, ce_id");
     // The SQL is built from fixed fragments only; every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for ne in chunk {
+    for (ne, blobs) in chunk.iter().zip(stored) {
         let e = &ne.event;
-        let headers =
-            serde_json::to_string(&e.original_headers).map_err(|err| StoreError::Corrupt {
-                id: 0,
-                problem: err.to_string(),
-            })?;
         q = q
             .bind(&e.source_name)
             .bind(&e.source)
@@ -463,8 +524,8 @@ async fn insert_chunk(
             .bind(e.verification.verified)
             .bind(&e.verification.reason)
             .bind(e.seq.map(|s| s as i64))
-            .bind(encode_text(&headers)?)
-            .bind(encode_text(&ne.payload)?);
+            .bind(&blobs.headers)
+            .bind(&blobs.payload);
     }
     let rows = q.fetch_all(&mut *tx).await?;
     let mut new_ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());

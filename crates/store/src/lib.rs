@@ -26,7 +26,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
-pub use events::{IndexRow, Inserted, NewEvent, StoredEvent, VolumeBucket, index_rows_of};
+pub use events::{
+    IndexRow, Inserted, NewEvent, StoredBlobs, StoredEvent, VolumeBucket, index_rows_of,
+};
 pub use links::LinkCursor;
 pub use outbox::{
     AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin,
@@ -69,9 +71,16 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     write: Option<SqlitePool>,
+    /// A connection of its own for [`Store::checkpoint`], so copying the
+    /// WAL back into the database runs beside the writer, not in it.
+    checkpointer: Option<SqlitePool>,
     read: SqlitePool,
     path: PathBuf,
 }
+
+/// The writer connection's own automatic checkpoint (in pages of 8 KB):
+/// 64 MB, far above what the daemon's checkpoints let the WAL reach.
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -143,7 +152,11 @@ impl Store {
             // power loss can drop the last transactions before a checkpoint.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals (every multi-row INSERT keeps one) and
+            // sorts in memory: otherwise each statement opens, writes and
+            // closes a temporary file.
+            .pragma("temp_store", "memory");
         check_existing(path).await?;
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -151,7 +164,21 @@ impl Store {
             // 8 KB pages for a new history: a compressed event row is about
             // 1 KB, and 4 KB pages hold only 3 of them (a quarter wasted).
             // SQLite ignores this for an existing file.
-            .connect_with(base.clone().create_if_missing(true).page_size(8192))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .page_size(8192)
+                    // The daemon checkpoints from its own connection
+                    // ([`Store::checkpoint`]); the writer's own automatic
+                    // checkpoint is only the safety net for a WAL that
+                    // grows past 64 MB.
+                    .pragma(
+                        "wal_autocheckpoint",
+                        WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+                    )
+                    // A WAL that did grow is cut back to this after a checkpoint.
+                    .pragma("journal_size_limit", (64 << 20).to_string()),
+            )
             .await
             .map_err(open_err)?;
         if let Err(e) = MIGRATOR.run(&write).await {
@@ -161,6 +188,11 @@ impl Store {
                 reason: e.to_string(),
             });
         }
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone())
+            .await
+            .map_err(open_err)?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(base.read_only(true))
@@ -168,6 +200,7 @@ impl Store {
             .map_err(open_err)?;
         let store = Store {
             write: Some(write),
+            checkpointer: Some(checkpointer),
             read,
             path: path.to_path_buf(),
         };
@@ -203,6 +236,7 @@ impl Store {
             })?;
         Ok(Store {
             write: None,
+            checkpointer: None,
             read,
             path: path.to_path_buf(),
         })
@@ -246,9 +280,24 @@ impl Store {
         result
     }
 
+    /// Copy what the WAL holds back into the database file (a PASSIVE
+    /// checkpoint: it never waits for the writer or readers, and copies
+    /// what it can). Returns the WAL's frames and how many of them are in
+    /// the database now.
+    pub async fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        let pool = self.checkpointer.as_ref().ok_or(StoreError::ReadOnly)?;
+        let row: (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+        Ok((row.1, row.2))
+    }
+
     pub async fn close(&self) {
         if let Some(w) = &self.write {
             w.close().await;
+        }
+        if let Some(c) = &self.checkpointer {
+            c.close().await;
         }
         self.read.close().await;
     }

@@ -802,3 +802,87 @@ async fn index_rows_uses_the_text_in_memory_only_when_it_is_what_waits() {
     assert_eq!(found("memword").await, 5);
     s.integrity_check().await.unwrap();
 }
+
+#[tokio::test]
+async fn checkpoint_copies_the_wal_back_into_the_database_beside_the_writer() {
+    let (dir, s) = store().await;
+    let batch: Vec<NewEvent> = (0..300)
+        .map(|n| {
+            ev(
+                n,
+                "github",
+                "com.github.push",
+                Importance::Low,
+                true,
+                "pushed",
+            )
+        })
+        .collect();
+    s.insert_batch(&batch).await.unwrap();
+    let wal = dir.path().join("history.db-wal");
+    let before = std::fs::metadata(&wal).unwrap().len();
+    assert!(before > 0, "the inserts went to the WAL");
+    let (frames, copied) = s.checkpoint().await.unwrap();
+    assert!(frames > 0, "the WAL held the batch");
+    assert_eq!(
+        copied, frames,
+        "no reader held it back, so all of it is copied"
+    );
+    // The next write starts the WAL over instead of growing it.
+    s.insert_batch(&[ev(
+        9999,
+        "github",
+        "com.github.push",
+        Importance::Low,
+        true,
+        "one more",
+    )])
+    .await
+    .unwrap();
+    let (after, _) = s.checkpoint().await.unwrap();
+    assert!(
+        after < frames,
+        "WAL restarted: {after} frames after {frames}"
+    );
+    assert_eq!(s.count().await.unwrap(), 301);
+    let read_only = Store::open_read_only(&dir.path().join("history.db"))
+        .await
+        .unwrap();
+    assert!(
+        read_only.checkpoint().await.is_err(),
+        "a read-only history never writes"
+    );
+}
+
+#[tokio::test]
+async fn insert_encoded_refuses_mismatched_stored_forms_and_writes_nothing() {
+    let (_dir, s) = store().await;
+    let batch = vec![
+        ev(1, "github", "com.github.push", Importance::Low, true, "a"),
+        ev(2, "github", "com.github.push", Importance::Low, true, "b"),
+    ];
+    let stored = vec![kitedesk_store::StoredBlobs::encode(&batch[0]).unwrap()];
+    assert!(s.insert_encoded(&batch, &stored, None).await.is_err());
+    assert_eq!(s.count().await.unwrap(), 0);
+    let stored: Vec<_> = batch
+        .iter()
+        .map(|e| kitedesk_store::StoredBlobs::encode(e).unwrap())
+        .collect();
+    let done = s
+        .insert_encoded(&batch, &stored, Some(Vec::new()))
+        .await
+        .unwrap();
+    assert!(matches!(done[..], [Inserted::New(_), Inserted::New(_)]));
+    let (got, payload) = s.get(done[1].id()).await.unwrap().unwrap();
+    assert_eq!(payload, batch[1].payload);
+    assert_eq!(got.event.original_headers, batch[1].event.original_headers);
+    let q = EventQuery {
+        q: Some("b".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        s.list(&q).await.unwrap().events.len(),
+        1,
+        "indexed with the batch"
+    );
+}
