@@ -69,7 +69,10 @@ pub(crate) async fn open(data_dir: &Path) -> Result<Pools, OpenError> {
         .synchronous(SqliteSynchronous::Normal)
         // The admin commands may write while a relay runs.
         .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // Statement journals and sorts in memory, not a temporary file
+        // opened and closed for each multi-row INSERT.
+        .pragma("temp_store", "memory");
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
