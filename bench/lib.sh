@@ -56,6 +56,9 @@ kitedesk_bin() {
 start_kitedesk() {
     local data=$1 prefix=$2
     shift 2
+    # Empty the log first: the loop below must not read a previous run's line
+    # before the new daemon's redirection truncates it.
+    : >"$prefix.out"
     "$KD_BIN" serve --data-dir "$data" --listen 127.0.0.1:0 "$@" \
         >"$prefix.out" 2>"$prefix.err" &
     KD_PID=$!

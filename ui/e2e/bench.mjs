@@ -58,6 +58,8 @@ for (let i = 0; i < RUNS + 2; i++) {
 const page = await ctx.newPage();
 await page.goto(`${base}/`);
 await page.locator('[data-testid="event-row"]').first().waitFor({ timeout: 30_000 });
+// The source options come from /api/health, which may answer after the rows.
+await page.waitForFunction(() => document.querySelectorAll('select[aria-label="Source"] option').length > 1, null, { timeout: 30_000 });
 const sources = await page.$$eval('select[aria-label="Source"] option', (os) => os.map((o) => o.value).filter(Boolean));
 
 /** Apply a filter in the page and time it until the rendered rows satisfy `check`. */
@@ -74,7 +76,10 @@ async function timed(apply, checkSrc) {
           const shown = document.querySelector('.list')?.getAttribute('data-shown');
           if (shown === location.search && ok(rows)) {
             requestAnimationFrame(() => resolve(performance.now() - t0));
-          } else if (performance.now() > deadline) reject(new Error('filter did not apply'));
+          } else if (performance.now() > deadline) {
+            const first = rows.find((r) => !ok([r]));
+            reject(new Error(`filter did not apply: ${applySrc}; URL ${location.search}, list shows ${shown}, ${rows.length} rows, first not matching: ${first?.innerText}`));
+          }
           else requestAnimationFrame(poll);
         };
         poll();

@@ -214,12 +214,12 @@ const tests = [
     const N = 260;
     const ids = [];
     for (let i = 0; i < N; i += 20) {
-      const batch = Array.from({ length: Math.min(20, N - i) }, (_, j) => postHook(daemon, 'demo', { type: 'scroll.probe', n: i + j }));
+      const batch = Array.from({ length: Math.min(20, N - i) }, (_, j) => postHook(daemon, 'demo', { message: `scrollprobe ${i + j}` }));
       for (const r of await Promise.all(batch)) ids.push(r.id);
     }
     ids.sort((a, b) => b - a); // newest first, as listed
     const p = await ctx.newPage();
-    await p.goto(`${daemon.base}/?type=scroll.probe`);
+    await p.goto(`${daemon.base}/?q=scrollprobe`);
     await p.locator(`[data-id="${ids[0]}"]`).waitFor({ timeout: WAIT });
     /** The rendered rows as [position, id, top px], by position; the element count. */
     const rendered = () =>

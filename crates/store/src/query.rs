@@ -117,7 +117,7 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
     } else {
         let dir = if q.oldest_first { "ASC" } else { "DESC" };
         let branches = split_branches(q);
-        if branches.len() > 1 {
+        if branches != [(None, None)] {
             // Several sources and/or a minimum importance: one keyset walk
             // per (source, importance level) over `events_source_importance`,
             // each stopping after `limit + 1` rows, merged by id. A single
