@@ -56,6 +56,9 @@ kitedesk_bin() {
 start_kitedesk() {
     local data=$1 prefix=$2
     shift 2
+    # Empty the log first: the loop below must not read a previous run's line
+    # before the new daemon's redirection truncates it.
+    : >"$prefix.out"
     "$KD_BIN" serve --data-dir "$data" --listen 127.0.0.1:0 "$@" \
         >"$prefix.out" 2>"$prefix.err" &
     KD_PID=$!
@@ -96,3 +99,44 @@ api() {
 
 # field NAME "RESULT a=1 b=2": value of NAME.
 field() { sed -nE "s/.*(^| )$1=([^ ]+).*/\2/p" <<<"$2"; }
+
+# ensure_history EVENTS DATA_DIR WORDS: generate the bench/gen history of
+# EVENTS events into DATA_DIR unless one is there that this tree's daemon
+# can open. DATA_DIR/migrations records the store's migrations (sha256 and
+# file name) the history was made with: it is reused while each of them is
+# unchanged (migrations added since are applied by the daemon when it opens
+# the history); regenerated when one changed or disappeared, when the event
+# count differs, or with BENCH_REGEN=1. Builds bench/gen first.
+ensure_history() {
+    local events=$1 data=$2 words=$3 mig="$ROOT/crates/store/migrations" regen=${BENCH_REGEN:-}
+    log "building the generator and the query client (bench/gen)"
+    cargo build --release --quiet --manifest-path "$BENCH_DIR/gen/Cargo.toml" \
+        --target-dir "$BENCH_DIR/gen/target" >&2 || die "bench/gen build failed"
+    if [ -z "$regen" ] && [ -f "$data/bench-gen.json" ]; then
+        if [ -f "$data/migrations" ]; then
+            (cd "$mig" && sha256sum --quiet --strict -c "$data/migrations" >/dev/null 2>&1) || {
+                log "$data was made with a store migration that has changed since: regenerating"
+                regen=1
+            }
+        else
+            # Histories made before the per-file record: the old whole-set hash.
+            [ "$(cat "$data/schema" 2>/dev/null)" = "$(cat "$mig"/*.sql | sha256sum | cut -c1-16)" ] || {
+                log "$data was made under another schema: regenerating"
+                regen=1
+            }
+        fi
+        [ "$(jq -r .events "$data/bench-gen.json")" = "$events" ] || {
+            log "$data does not hold $events events: regenerating"
+            regen=1
+        }
+    fi
+    if [ -n "$regen" ] || [ ! -f "$data/bench-gen.json" ]; then
+        rm -rf "$data"
+        log "generating $events events into $data (a 1M history takes 10+ minutes)"
+        "$BENCH_DIR/gen/target/release/kitedesk-bench-gen" --data-dir "$data" \
+            --events "$events" --words "$words" >/dev/null || die "bench/gen failed"
+        (cd "$mig" && sha256sum -- *.sql) >"$data/migrations"
+    else
+        log "reusing $data ($(jq -r .events "$data/bench-gen.json") events, generated $(jq -r .generated_at "$data/bench-gen.json"))"
+    fi
+}

@@ -8,9 +8,9 @@
 #
 #   bash bench/query.sh [events=1000000] [requests=2000]
 #
-# The history is generated once into bench/out/history-EVENTS (about 13 KB
-# per event on disk: ~13 GB for 1M) and reused by later runs (regenerated
-# when crates/store/migrations changes); delete the
+# The history is generated once into bench/out/history-EVENTS and reused by
+# later runs (shared with bench/ui.sh; regenerated when one of the store
+# migrations it was made with changed: lib.sh ensure_history); delete the
 # directory (or set BENCH_REGEN=1) to make a new one. BENCH_DATA=dir uses
 # another location. KITEDESK_BIN=path skips building the daemon.
 # BENCH_MAX_SECS=60 bounds the time spent on one query (and on one request:
@@ -36,25 +36,8 @@ trap cleanup_pids EXIT
 
 KD_BIN=$(kitedesk_bin)
 
-log "building the generator and the query client (bench/gen)"
-cargo build --release --quiet --manifest-path "$BENCH_DIR/gen/Cargo.toml" \
-    --target-dir "$BENCH_DIR/gen/target" >&2 || die "bench/gen build failed"
+ensure_history "$EVENTS" "$DATA" "$WORDS"
 QUERY_BIN="$BENCH_DIR/gen/target/release/kitedesk-bench-query"
-
-# A history made under another schema would not open: regenerate when the
-# store's migrations changed since it was made.
-SCHEMA=$(cat "$ROOT"/crates/store/migrations/*.sql | sha256sum | cut -c1-16)
-if [ -f "$DATA/bench-gen.json" ] && [ "$(cat "$DATA/schema" 2>/dev/null)" != "$SCHEMA" ]; then
-    log "$DATA was made under another schema: regenerating"
-    BENCH_REGEN=1
-fi
-if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$DATA/bench-gen.json" ]; then
-    rm -rf "$DATA"
-    log "generating $EVENTS events into $DATA (a 1M history takes several minutes)"
-    "$BENCH_DIR/gen/target/release/kitedesk-bench-gen" --data-dir "$DATA" \
-        --events "$EVENTS" --words "$WORDS" >/dev/null
-    echo "$SCHEMA" >"$DATA/schema"
-fi
 GEN="$DATA/bench-gen.json"
 have=$(jq -r .events "$GEN")
 [ "$have" = "$EVENTS" ] || die "$DATA holds $have events, not $EVENTS (BENCH_REGEN=1 to rebuild)"

@@ -58,6 +58,8 @@ for (let i = 0; i < RUNS + 2; i++) {
 const page = await ctx.newPage();
 await page.goto(`${base}/`);
 await page.locator('[data-testid="event-row"]').first().waitFor({ timeout: 30_000 });
+// The source options come from /api/health, which may answer after the rows.
+await page.waitForFunction(() => document.querySelectorAll('select[aria-label="Source"] option').length > 1, null, { timeout: 30_000 });
 const sources = await page.$$eval('select[aria-label="Source"] option', (os) => os.map((o) => o.value).filter(Boolean));
 
 /** Apply a filter in the page and time it until the rendered rows satisfy `check`. */
@@ -74,7 +76,10 @@ async function timed(apply, checkSrc) {
           const shown = document.querySelector('.list')?.getAttribute('data-shown');
           if (shown === location.search && ok(rows)) {
             requestAnimationFrame(() => resolve(performance.now() - t0));
-          } else if (performance.now() > deadline) reject(new Error('filter did not apply'));
+          } else if (performance.now() > deadline) {
+            const first = rows.find((r) => !ok([r]));
+            reject(new Error(`filter did not apply: ${applySrc}; URL ${location.search}, list shows ${shown}, ${rows.length} rows, first not matching: ${first?.innerText}`));
+          }
           else requestAnimationFrame(poll);
         };
         poll();
@@ -132,9 +137,15 @@ const scrollRun = () =>
     requestAnimationFrame(step);
   });
 
-// 3. Scroll 10,000 rows of the Events page (pages load underneath).
-await clearAll();
-const scroll = await page.evaluate(scrollRun);
+// 3. Scroll 10,000 rows of the Events page (pages load underneath), three
+// times from a fresh page: one scroll is at the mercy of whatever else the
+// machine does during its ~8 s.
+const SCROLLS = 3;
+const scrolls = [];
+for (let i = 0; i < SCROLLS; i++) {
+  await clearAll();
+  scrolls.push(await page.evaluate(scrollRun));
+}
 
 // Baseline: the same scroll over 10,000 static rows of plain text in this
 // browser on this machine, no app: what the environment itself drops.
@@ -142,17 +153,29 @@ const plain = await ctx.newPage();
 await plain.setContent(
   `<div class="list" style="height:740px;overflow-y:auto">${Array.from({ length: 10_300 }, (_, i) => `<div style="height:34px;white-space:nowrap;border-bottom:1px solid #ddd">row ${i} · github · com.github.push · alice pushed 2 commits to main in acme/api</div>`).join('')}</div>`,
 );
-const baseline = await plain.evaluate(scrollRun);
+const baselines = [];
+for (let i = 0; i < SCROLLS; i++) {
+  await plain.evaluate(() => (document.querySelector('.list').scrollTop = 0));
+  baselines.push(await plain.evaluate(scrollRun));
+}
+const share = (r) => (100 * r.dropped) / r.frames;
 
 console.log(`first paint with data:        ${fmt(first)}   (budget < 300 ms)`);
 console.log(`filter → updated list:        ${fmt(filterTimes)}   (budget < 150 ms)`);
 console.log(`search → updated list:        ${fmt(searchTimes)}   (budget < 150 ms)`);
+for (const scroll of scrolls) {
+  console.log(
+    `scroll ${scroll.rows} rows: ${scroll.frames} frames in ${(scroll.ms / 1000).toFixed(1)} s, median frame ${scroll.median.toFixed(1)} ms, ` +
+      `${scroll.dropped} long (> 1.5× median) = ${share(scroll).toFixed(1)} %   (budget < 5 %)`,
+  );
+}
+for (const baseline of baselines) {
+  console.log(
+    `baseline (static rows, no app): ${baseline.frames} frames, median ${baseline.median.toFixed(1)} ms, ` +
+      `${share(baseline).toFixed(1)} % long`,
+  );
+}
 console.log(
-  `scroll ${scroll.rows} rows: ${scroll.frames} frames in ${(scroll.ms / 1000).toFixed(1)} s, median frame ${scroll.median.toFixed(1)} ms, ` +
-    `${scroll.dropped} long (> 1.5× median) = ${((100 * scroll.dropped) / scroll.frames).toFixed(1)} %   (budget < 5 %)`,
-);
-console.log(
-  `baseline (static rows, no app): ${baseline.frames} frames, median ${baseline.median.toFixed(1)} ms, ` +
-    `${((100 * baseline.dropped) / baseline.frames).toFixed(1)} % long`,
+  `scroll, median of ${SCROLLS}: ${pct(scrolls.map(share), 50).toFixed(1)} % long (budget < 5 %); baseline ${pct(baselines.map(share), 50).toFixed(1)} %`,
 );
 await browser.close();

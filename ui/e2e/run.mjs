@@ -210,6 +210,49 @@ const tests = [
 
   ...outboxTests({ daemon, browser, ctx, page, sent, waitRows, WAIT }),
 
+  ['a long list renders only the rows in view, recycling row elements while scrolling', async () => {
+    const N = 260;
+    const ids = [];
+    for (let i = 0; i < N; i += 20) {
+      const batch = Array.from({ length: Math.min(20, N - i) }, (_, j) => postHook(daemon, 'demo', { message: `scrollprobe ${i + j}` }));
+      for (const r of await Promise.all(batch)) ids.push(r.id);
+    }
+    ids.sort((a, b) => b - a); // newest first, as listed
+    const p = await ctx.newPage();
+    await p.goto(`${daemon.base}/?q=scrollprobe`);
+    await p.locator(`[data-id="${ids[0]}"]`).waitFor({ timeout: WAIT });
+    /** The rendered rows as [position, id, top px], by position; the element count. */
+    const rendered = () =>
+      p.$$eval('[data-testid="event-row"]', (els) => ({
+        count: els.length,
+        rows: els
+          .map((e) => [Number(e.getAttribute('aria-posinset')), Number(e.getAttribute('data-id')), parseFloat(e.style.top)])
+          .sort((a, b) => a[0] - b[0]),
+      }));
+    const check = (r, what) => {
+      const from = r.rows[0][0];
+      r.rows.forEach(([pos, id, top], i) => {
+        assertEq(pos, from + i, `${what}: consecutive positions`);
+        assertEq(id, ids[pos - 1], `${what}: row ${pos} is the ${pos}th newest`);
+        assertEq(top, (pos - 1) * 34, `${what}: row ${pos} sits at its own offset`);
+      });
+    };
+    const atTop = await rendered();
+    check(atTop, 'top');
+    assert(atTop.count < 80, `only the rows around the viewport are rendered (${atTop.count})`);
+    const kept = await p.locator('[data-testid="event-row"]').nth(5).elementHandle();
+    await p.evaluate(() => (document.querySelector('.list').scrollTop = 150 * 34));
+    await p.waitForFunction(() => !!document.querySelector('[aria-posinset="160"]'), null, { timeout: WAIT });
+    const middle = await rendered();
+    check(middle, 'scrolled to row 150');
+    assert(middle.count < 80, `still only the rows around the viewport (${middle.count})`);
+    assert(await kept.evaluate((e) => e.isConnected), 'a row element is reused, not replaced');
+    await p.evaluate(() => (document.querySelector('.list').scrollTop = 1e6));
+    await p.waitForFunction((n) => !!document.querySelector(`[aria-posinset="${n}"][aria-setsize="${n}"]`), N, { timeout: WAIT });
+    check(await rendered(), 'scrolled to the end');
+    await p.close();
+  }],
+
   ['no uncaught errors in the page', async () => {
     assertEq(pageErrors, [], 'page errors');
   }],

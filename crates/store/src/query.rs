@@ -114,26 +114,110 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
                  WHERE events_fts MATCH ?"
         ));
         binds.push(Bind::Text(fts_query(text)?));
-        if let Some(before) = q.before {
-            sql.push_str(" AND f.rowid < ?");
-            binds.push(Bind::Int(before));
+    } else {
+        let dir = if q.oldest_first { "ASC" } else { "DESC" };
+        let branches = split_branches(q);
+        if branches != [(None, None)] {
+            // Several sources and/or a minimum importance: one keyset walk
+            // per (source, importance level) over `events_source_importance`,
+            // each stopping after `limit + 1` rows, merged by id. A single
+            // `IN (…)` / `>=` would either sort every match (an index range
+            // is not in id order) or walk one index and filter (a rare
+            // combination such as github + critical reads most of github).
+            sql.push_str(&format!(
+                "SELECT {LIST_COLUMNS} FROM events e WHERE e.id IN ("
+            ));
+            for (i, (source, rank)) in branches.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str("SELECT id FROM (SELECT e.id FROM events e WHERE 1=1");
+                if let Some(source) = source {
+                    sql.push_str(" AND e.source_name = ?");
+                    binds.push(Bind::Text((*source).to_string()));
+                }
+                if let Some(rank) = rank {
+                    sql.push_str(" AND e.importance = ?");
+                    binds.push(Bind::Int(*rank));
+                }
+                common_filters(q, &mut sql, &mut binds, false)?;
+                sql.push_str(&format!(" ORDER BY e.id {dir} LIMIT ?)"));
+                binds.push(Bind::Int(i64::from(limit) + 1));
+            }
+            sql.push_str(&format!(") ORDER BY e.id {dir} LIMIT ?"));
+            binds.push(Bind::Int(i64::from(limit) + 1));
+            return Ok((sql, binds));
         }
-        if let Some(after) = q.after {
-            sql.push_str(" AND f.rowid > ?");
-            binds.push(Bind::Int(after));
+        sql.push_str(&format!("SELECT {LIST_COLUMNS} FROM events e WHERE 1=1"));
+        common_filters(q, &mut sql, &mut binds, true)?;
+        sql.push_str(&format!(" ORDER BY e.id {dir} LIMIT ?"));
+        binds.push(Bind::Int(i64::from(limit) + 1));
+        return Ok((sql, binds));
+    }
+    common_filters(q, &mut sql, &mut binds, true)?;
+    let dir = if q.oldest_first { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY f.rowid {dir} LIMIT ?"));
+    binds.push(Bind::Int(i64::from(limit) + 1));
+    Ok((sql, binds))
+}
+
+/// Most keyset walks one list query may split into (sources × importance
+/// levels); beyond this the query filters one walk instead.
+const MAX_BRANCHES: usize = 16;
+
+/// The (source, importance level) pairs a non-search list query walks
+/// separately: one pair (`[(None, None)]`) when it needs no split.
+fn split_branches(q: &EventQuery) -> Vec<(Option<&str>, Option<i64>)> {
+    let ranks: Vec<Option<i64>> = match q.min_importance {
+        Some(min) if min.rank() > Importance::Low.rank() => (min.rank()
+            ..=Importance::Critical.rank())
+            .map(Some)
+            .collect(),
+        _ => vec![None],
+    };
+    let sources: Vec<Option<&str>> = if q.sources.len() > 1 || ranks[0].is_some() {
+        if q.sources.is_empty() {
+            vec![None]
+        } else {
+            let mut s: Vec<&str> = q.sources.iter().map(String::as_str).collect();
+            s.sort_unstable();
+            s.dedup();
+            s.into_iter().map(Some).collect()
         }
     } else {
-        sql.push_str(&format!("SELECT {LIST_COLUMNS} FROM events e WHERE 1=1"));
-        if let Some(before) = q.before {
-            sql.push_str(" AND e.id < ?");
-            binds.push(Bind::Int(before));
-        }
-        if let Some(after) = q.after {
-            sql.push_str(" AND e.id > ?");
-            binds.push(Bind::Int(after));
-        }
+        vec![None]
+    };
+    if (sources == [None] && ranks == [None]) || sources.len() * ranks.len() > MAX_BRANCHES {
+        return vec![(None, None)];
     }
-    if !q.sources.is_empty() {
+    sources
+        .iter()
+        .flat_map(|s| ranks.iter().map(move |r| (*s, *r)))
+        .collect()
+}
+
+/// The WHERE terms every list query shares. `with_split` is true when the
+/// caller did not split on sources and importance (so they filter here).
+fn common_filters(
+    q: &EventQuery,
+    sql: &mut String,
+    binds: &mut Vec<Bind>,
+    with_split: bool,
+) -> Result<(), QueryError> {
+    let key = if q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        "f.rowid"
+    } else {
+        "e.id"
+    };
+    if let Some(before) = q.before {
+        sql.push_str(&format!(" AND {key} < ?"));
+        binds.push(Bind::Int(before));
+    }
+    if let Some(after) = q.after {
+        sql.push_str(&format!(" AND {key} > ?"));
+        binds.push(Bind::Int(after));
+    }
+    if with_split && !q.sources.is_empty() {
         sql.push_str(" AND e.source_name IN (");
         sql.push_str(&vec!["?"; q.sources.len()].join(", "));
         sql.push(')');
@@ -146,7 +230,7 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
         sql.push(')');
         binds.extend(alternatives.into_iter().map(Bind::Text));
     }
-    if let Some(min) = q.min_importance {
+    if with_split && let Some(min) = q.min_importance {
         sql.push_str(" AND e.importance >= ?");
         binds.push(Bind::Int(min.rank()));
     }
@@ -162,11 +246,7 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
         sql.push_str(" AND e.verified = ?");
         binds.push(Bind::Int(i64::from(v)));
     }
-    let dir = if q.oldest_first { "ASC" } else { "DESC" };
-    let key = if search.is_some() { "f.rowid" } else { "e.id" };
-    sql.push_str(&format!(" ORDER BY {key} {dir} LIMIT ?"));
-    binds.push(Bind::Int(i64::from(limit) + 1));
-    Ok((sql, binds))
+    Ok(())
 }
 
 enum Bind {

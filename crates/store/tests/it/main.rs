@@ -6,6 +6,7 @@
 )]
 
 mod history;
+mod list_split;
 mod outbox;
 mod secrets;
 mod settings;
