@@ -44,7 +44,8 @@ open_detail=$(pss_tree_detail "$APP")
 
 /usr/bin/python3 "$ROOT/tests/desktop/close_window.py" $win
 for ((i = 0; i < 1200; i++)); do
-    pgrep -P "$APP" -f WebKitWebProcess >/dev/null || break
+    # The window process and every WebKit process end with the window.
+    [ "$(tree_pids "$APP" | wc -l)" -le 1 ] && break
     sleep 0.05
 done
 kill -0 "$APP" 2>/dev/null || die "the app exited when its window closed"

@@ -70,13 +70,18 @@ start_watcher() {
     die "the SNI watcher did not start"
 }
 
+# A process and all its descendants (the window process and WebKit's), one pid a line.
+tree_pids() {
+    ps -eo pid=,ppid= | awk -v r="$1" '
+        { parent[$1] = $2 }
+        END { for (p in parent) { q = p; while (q != "" && q != 0 && q != 1) { if (q == r) { print p; break } q = parent[q] } } }'
+}
+
 # PSS in kB of a process and all its descendants (/proc/PID/smaps_rollup).
 pss_tree_kb() {
     local root=$1 total=0 pid kb
     local pids
-    pids=$(ps -eo pid=,ppid= | awk -v r="$root" '
-        { parent[$1] = $2 }
-        END { for (p in parent) { q = p; while (q != "" && q != 0 && q != 1) { if (q == r) { print p; break } q = parent[q] } } }')
+    pids=$(tree_pids "$root")
     for pid in $pids; do
         kb=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
         total=$((total + ${kb:-0}))
@@ -87,9 +92,7 @@ pss_tree_kb() {
 # The per-process breakdown, for the report.
 pss_tree_detail() {
     local root=$1 pid
-    for pid in $(ps -eo pid=,ppid= | awk -v r="$root" '
-        { parent[$1] = $2 }
-        END { for (p in parent) { q = p; while (q != "" && q != 0 && q != 1) { if (q == r) { print p; break } q = parent[q] } } }'); do
+    for pid in $(tree_pids "$root"); do
         printf '    %-22s pid %-7s PSS %6d kB  RSS %6d kB\n' "$(cat /proc/$pid/comm 2>/dev/null)" "$pid" \
             "$(awk '/^Pss:/{print $2}' /proc/$pid/smaps_rollup 2>/dev/null || echo 0)" \
             "$(awk '/^Rss:/{print $2}' /proc/$pid/smaps_rollup 2>/dev/null || echo 0)"

@@ -1,13 +1,16 @@
 //! `kitedesk-app`: Kite Desk in the tray. A thin shell: it starts the
 //! daemon in-process (the same flags and API as `kitedesk serve`), shows a
 //! tray icon and menu ([`tray`]), and the daemon's web UI in a window that
-//! exists only while it is open ([`window`]). Everything it knows comes
+//! exists only while it is open, in a child process of its own ([`window`],
+//! [`window_process`]). Everything it knows comes
 //! from the daemon's [`Api`]; the models behind the tray and the autostart
 //! entry live in the `kitedesk-desktop` crate.
 
 mod autostart;
+mod lean_env;
 mod tray;
 mod window;
+mod window_process;
 
 use std::process::ExitCode;
 
@@ -26,9 +29,11 @@ pub(crate) struct Shell {
     pub base_url: String,
     pub args: AppArgs,
     pub tray: tray::TrayModel,
+    pub window: window::WindowProcess,
 }
 
 pub fn run() -> ExitCode {
+    lean_env::reexec();
     let args = AppArgs::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -38,7 +43,12 @@ pub fn run() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run_app(args) {
+    let result = if args.window {
+        window_process::run()
+    } else {
+        run_app(args)
+    };
+    match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -67,7 +77,7 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
             tray::create(app.handle())?;
             Ok(())
         })
-        .build(tauri::generate_context!("../tauri.conf.json"))
+        .build(context())
         .context("cannot start the desktop shell")?;
 
     config.notify = notify_backend(app.handle());
@@ -80,11 +90,13 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
     let api = daemon.api.clone();
     let hidden = args.hidden;
     let tray_model = runtime.block_on(tray::TrayModel::load(&api));
+    let window = window::WindowProcess::default();
     app.manage(Shell {
         api,
         base_url,
         args,
         tray: tray_model,
+        window: window.clone(),
     });
 
     let handle = app.handle().clone();
@@ -99,11 +111,17 @@ fn run_app(args: AppArgs) -> anyhow::Result<i32> {
         } => api.prevent_exit(),
         _ => {}
     });
+    window.close(std::time::Duration::from_secs(5));
     runtime
         .block_on(daemon.shutdown())
         .context("the daemon did not shut down cleanly")?;
     tracing::info!(code, "Kite Desk stopped");
     Ok(code)
+}
+
+/// The app's configuration and assets (one copy, for both processes).
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!("../tauri.conf.json")
 }
 
 /// Desktop notifications whose "Open" opens the event in the window. With

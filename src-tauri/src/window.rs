@@ -1,20 +1,30 @@
-//! The window: the daemon's web UI in a webview. It exists only while it
-//! is open: closing it destroys the window and its webview (Tauri's default
-//! close), so an idle tray app holds no WebKit processes; opening it again
-//! builds a new one.
+//! The window, seen from the tray process. The webview lives in a child
+//! process, `kitedesk-app --window` ([`crate::window_process`]), started
+//! when the user opens the window and ending when they close it: WebKit's
+//! web and network processes are its children and end with it, so an idle
+//! tray process holds none of WebKit's memory (on Linux, WebKit keeps its
+//! network process for the life of the process that made a webview, and
+//! GTK/Mesa state stays mapped). The two talk over the child's stdin and
+//! stdout ([`kitedesk_desktop::window_link`]).
 
-use tauri::{AppHandle, Manager as _, WebviewUrl, WebviewWindowBuilder};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use kitedesk_desktop::window_link::{FromWindow, ToWindow};
+use tauri::{AppHandle, Manager as _};
 
 use crate::Shell;
 
-const LABEL: &str = "main";
-
 /// Show the UI at `path` (e.g. `/` or `/events/42`): focus the window if it
-/// is open, else create it. Errors are logged: a click that fails must not
-/// take the tray down.
+/// is open, else start the window process. Errors are logged: a click that
+/// fails must not take the tray down.
 pub(crate) fn open(app: &AppHandle, path: &str) {
     if let Err(e) = try_open(app, path) {
-        tracing::error!(error = %e, path, "cannot open the window");
+        tracing::error!(error = %format!("{e:#}"), path, "cannot open the window");
     }
 }
 
@@ -29,46 +39,111 @@ fn try_open(app: &AppHandle, path: &str) -> anyhow::Result<()> {
     url.query_pairs_mut()
         .append_pair("token", shell.api.token());
     shell.tray.mark_seen(app);
-    if let Some(w) = app.get_webview_window(LABEL) {
-        if path != "/" {
-            w.navigate(url)?;
-        }
-        w.unminimize()?;
-        w.show()?;
-        w.set_focus()?;
-        return Ok(());
-    }
-    let window = WebviewWindowBuilder::new(app, LABEL, WebviewUrl::External(url))
-        .title("Kite Desk")
-        .inner_size(1100.0, 760.0)
-        .min_inner_size(480.0, 360.0)
-        .build()?;
-    #[cfg(target_os = "linux")]
-    window.with_webview(|w| lean_webkit(&w.inner()))?;
-    Ok(())
-}
-
-/// A list-and-detail UI needs neither GPU compositing nor WebKit's page
-/// caches, and both cost memory all day: with accelerated compositing the
-/// web process measured ~170 MB PSS idle, without it ~90 MB (release build,
-/// bench/desktop-memory.sh). The policy can change while a page loads;
-/// WebKit switches modes.
-#[cfg(target_os = "linux")]
-fn lean_webkit(view: &webkit2gtk::WebView) {
-    use webkit2gtk::{
-        CacheModel, HardwareAccelerationPolicy, SettingsExt as _, WebContextExt as _, WebViewExt,
+    // An open window stays where it is when only asked to show itself.
+    let msg = if path == "/" {
+        ToWindow::Show
+    } else {
+        ToWindow::Open(url.to_string())
     };
-    if let Some(settings) = WebViewExt::settings(view) {
-        settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
-    }
-    if let Some(context) = view.context() {
-        context.set_cache_model(CacheModel::DocumentViewer);
-    }
+    shell.window.open(url.as_str(), &msg)
 }
 
 /// Whether the user is looking at the window right now.
 pub(crate) fn is_focused(app: &AppHandle) -> bool {
-    app.get_webview_window(LABEL)
-        .and_then(|w| w.is_focused().ok())
-        .unwrap_or(false)
+    app.try_state::<Shell>()
+        .is_some_and(|s| s.window.focused.load(Ordering::Relaxed))
+}
+
+/// The window process, while there is one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WindowProcess {
+    running: Arc<Mutex<Option<Running>>>,
+    focused: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct Running {
+    pid: u32,
+    stdin: ChildStdin,
+    /// Reads the child's stdout; ends (after reaping it) when it exits.
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn lock(m: &Mutex<Option<Running>>) -> MutexGuard<'_, Option<Running>> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl WindowProcess {
+    fn open(&self, url: &str, msg: &ToWindow) -> anyhow::Result<()> {
+        let mut slot = lock(&self.running);
+        if let Some(r) = slot.as_mut() {
+            match writeln!(r.stdin, "{msg}") {
+                Ok(()) => return Ok(()),
+                // It is ending (its window just closed): start a new one.
+                Err(e) => tracing::debug!(error = %e, pid = r.pid, "the window process is gone"),
+            }
+        }
+        *slot = Some(self.spawn(url)?);
+        Ok(())
+    }
+
+    fn spawn(&self, url: &str) -> anyhow::Result<Running> {
+        let exe = std::env::current_exe().context("cannot find the app's own binary")?;
+        let mut child = Command::new(exe)
+            .arg("--window")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the window process")?;
+        let pid = child.id();
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            anyhow::bail!("the window process has no pipes");
+        };
+        // Where to go: over the pipe, as the URL holds the API token.
+        writeln!(stdin, "{}", ToWindow::Open(url.to_string()))
+            .context("cannot talk to the window process")?;
+        let running = self.running.clone();
+        let focused = self.focused.clone();
+        let reader = std::thread::Builder::new()
+            .name("window-link".into())
+            .spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    match FromWindow::parse(&line) {
+                        Some(FromWindow::Focused(f)) => focused.store(f, Ordering::Relaxed),
+                        None => tracing::debug!(line, "unknown line from the window process"),
+                    }
+                }
+                focused.store(false, Ordering::Relaxed);
+                match child.wait() {
+                    Ok(status) => tracing::info!(pid, %status, "the window process ended"),
+                    Err(e) => tracing::warn!(pid, error = %e, "cannot reap the window process"),
+                }
+                let mut slot = lock(&running);
+                if slot.as_ref().is_some_and(|r| r.pid == pid) {
+                    *slot = None;
+                }
+            })
+            .context("cannot start the window link thread")?;
+        tracing::info!(pid, "window process started");
+        Ok(Running { pid, stdin, reader })
+    }
+
+    /// The app is quitting: close the window process's stdin (it exits on
+    /// that) and wait for it a little, so it does not outlive the daemon.
+    pub(crate) fn close(&self, within: Duration) {
+        let Some(r) = lock(&self.running).take() else {
+            return;
+        };
+        drop(r.stdin);
+        let end = Instant::now() + within;
+        while !r.reader.is_finished() {
+            if Instant::now() >= end {
+                tracing::warn!(pid = r.pid, "the window process did not end in time");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }

@@ -29,6 +29,10 @@ pub struct AppArgs {
     /// Start in the tray without opening the window (what "Start at login" uses).
     #[arg(long)]
     pub hidden: bool,
+    /// Internal: run as the window process of a running app (it reads where
+    /// to go from stdin; see `kitedesk_desktop::window_link`).
+    #[arg(long, hide = true)]
+    pub window: bool,
 }
 
 impl AppArgs {

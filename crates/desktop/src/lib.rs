@@ -12,9 +12,12 @@
 //! * [`pause::PauseCommand`] and [`pause::pause_state`]: the "Pause
 //!   notifications" submenu's clicks and its state from the daemon's status.
 //! * [`autostart`]: the XDG autostart entry behind "Start at login".
+//! * [`window_link`]: the line protocol between the tray process and the
+//!   window process (`kitedesk-app --window`).
 
 pub mod args;
 pub mod autostart;
 pub mod menu;
 pub mod pause;
 pub mod tray;
+pub mod window_link;

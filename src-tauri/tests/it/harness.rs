@@ -167,6 +167,57 @@ impl Drop for App {
     }
 }
 
+/// Every process below `pid` (children, grandchildren, …) as (pid, comm).
+pub fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut parent = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …; comm may hold spaces, so split at ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let Some((p, comm)) = head.split_once(" (") else {
+            continue;
+        };
+        let (Ok(p), Some(Ok(ppid))) = (
+            p.trim().parse::<u32>(),
+            rest.split_whitespace().nth(1).map(str::parse::<u32>),
+        ) else {
+            continue;
+        };
+        parent.insert(p, (ppid, comm.to_string()));
+    }
+    let mut out: Vec<(u32, String)> = parent
+        .iter()
+        .filter(|(p, _)| {
+            let mut q = **p;
+            while let Some((pp, _)) = parent.get(&q) {
+                if *pp == pid {
+                    return true;
+                }
+                q = *pp;
+            }
+            false
+        })
+        .map(|(p, (_, comm))| (*p, comm.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, r)| r.trim_start().starts_with('Z'))
+        })
+        .is_some_and(|zombie| !zombie)
+}
+
 /// The X windows whose name matches `name` (a regex, `xdotool search`).
 pub fn windows_named(session: &kitedesk_testkit::DesktopSession, name: &str) -> Vec<String> {
     let out = session

@@ -2,24 +2,20 @@
 
 use crate::harness::*;
 
-/// The app's WebKit helper processes (children named `WebKit…`).
-fn webkit_children(pid: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …; comm may hold spaces, so split at ')'.
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = head.split_once('(').map(|(_, c)| c).unwrap_or("");
-        let ppid = rest.split_whitespace().nth(1).unwrap_or("");
-        if ppid == pid.to_string() && comm.starts_with("WebKit") {
-            out.push(comm.to_string());
-        }
-    }
-    out
+/// The window process: the app's direct child running `--window`.
+fn window_process(pid: u32) -> Option<u32> {
+    descendants(pid).into_iter().find_map(|(p, _)| {
+        let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).ok()?;
+        let parent = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        let ppid = parent
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .to_string();
+        (ppid == pid.to_string() && cmdline.split(|b| *b == 0).any(|a| a == b"--window"))
+            .then_some(p)
+    })
 }
 
 #[test]
@@ -57,12 +53,34 @@ fn second_launch_opens_the_first_window_and_exits_0() {
         (!w.is_empty()).then_some(w)
     });
     let pid = first.child.id();
+    // The webview lives in a window process of its own, with WebKit's
+    // processes below it: the tray process has no WebKit child.
+    let window_pid = wait_for("the window process", DEADLINE, || window_process(pid));
     wait_for("a WebKit web process for the window", DEADLINE, || {
-        webkit_children(pid)
+        descendants(window_pid)
             .iter()
-            .any(|c| c.starts_with("WebKitWebProces"))
+            .any(|(_, c)| c.starts_with("WebKitWebProces"))
             .then_some(())
     });
+    assert!(
+        !descendants(pid).iter().any(|(p, c)| c.starts_with("WebKit")
+            && !descendants(window_pid).iter().any(|(q, _)| q == p)),
+        "every WebKit process is below the window process: {:?}",
+        descendants(pid)
+    );
+
+    // A third launch while the window is open focuses it: no second window
+    // and no second window process.
+    let log = session.dir().join("third.log");
+    let mut third = app_command(&session, &first.data_dir, &log)
+        .spawn()
+        .unwrap();
+    let status = wait_for("the third launch to exit", DEADLINE, || {
+        third.try_wait().unwrap()
+    });
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(windows_named(&session, "^Kite Desk$"), windows);
+    assert_eq!(window_process(pid), Some(window_pid), "{}", first.log());
 
     // Closing the window keeps the app (in the tray) and ends the web process.
     let script = concat!(
@@ -81,17 +99,29 @@ fn second_launch_opens_the_first_window_and_exits_0() {
             .is_empty()
             .then_some(())
     });
-    wait_for("the web process to end", DEADLINE, || {
-        (!webkit_children(pid)
-            .iter()
-            .any(|c| c.starts_with("WebKitWebProces")))
-        .then_some(())
+    // The window process ends, and with it every WebKit process, the
+    // network process included: the tray process is alone again.
+    wait_for("the window process and WebKit's to end", DEADLINE, || {
+        descendants(pid).is_empty().then_some(())
     });
+    assert!(!alive(window_pid));
     assert!(
         first.is_running(),
         "closing the window keeps the app: {}",
         first.log()
     );
+
+    // Opening it again starts a new window process.
+    let log = session.dir().join("fourth.log");
+    let status = app_command(&session, &first.data_dir, &log)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let again = wait_for("a new window process", DEADLINE, || window_process(pid));
+    assert_ne!(again, window_pid);
+    wait_for("the window again", DEADLINE, || {
+        (!windows_named(&session, "^Kite Desk$").is_empty()).then_some(())
+    });
 }
 
 #[test]

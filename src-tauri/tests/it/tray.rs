@@ -56,10 +56,16 @@ fn menu_lists_the_latest_events_and_quit_exits_0() {
     wait_for("the window", DEADLINE, || {
         (!windows_named(&session, "^Kite Desk$").is_empty()).then_some(())
     });
+    let below = descendants(app.child.id());
+    assert!(!below.is_empty(), "the window runs in a child process");
 
+    // Quit with the window open ends the window process and WebKit's too.
     tray.click("Quit");
     let status = app.wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(0), "Quit exits 0; log: {}", app.log());
+    wait_for("the window's processes to end", DEADLINE, || {
+        (!below.iter().any(|(p, _)| alive(*p))).then_some(())
+    });
     assert!(
         !app.data_dir.join("daemon.json").exists(),
         "a clean daemon shutdown removes daemon.json; log: {}",

@@ -1,0 +1,51 @@
+//! Start in a lean environment: on Linux the app re-executes itself once,
+//! at the very start, with
+//!
+//! * `GDK_GL=disable`: GDK otherwise probes GLX when it opens the display,
+//!   which loads Mesa's driver; on a machine with software GL (llvmpipe)
+//!   that maps libLLVM, ~26 MB PSS in a tray process that draws no GL
+//!   (bench/desktop-memory.sh). The window's WebKit does not composite on
+//!   the GPU either (see `window_process.rs`), so nothing uses GL.
+//! * `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own
+//!   arena (up to 8 per core), and a tokio process keeps their free pages.
+//!
+//! glibc and GDK read these when the process starts, so they must be in the
+//! environment before `main`; setting them from inside would need the
+//! `unsafe` `set_var`. A value the user set is kept. A marker variable stops
+//! a second re-exec; argv (including argv\[0\]) and the pid are unchanged,
+//! so single instance, autostart and anyone waiting on the pid see no
+//! difference. If the exec fails the app runs on as it is.
+
+/// Set in the re-executed process (and inherited by the window process).
+pub(crate) const MARKER: &str = "KITEDESK_LEAN_ENV";
+
+/// The variables and the values the app starts with unless already set.
+pub(crate) const LEAN: [(&str, &str); 2] = [("GDK_GL", "disable"), ("MALLOC_ARENA_MAX", "2")];
+
+#[cfg(target_os = "linux")]
+pub(crate) fn reexec() {
+    use std::os::unix::process::CommandExt as _;
+    if std::env::var_os(MARKER).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let mut cmd = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    cmd.args(args).env(MARKER, "1");
+    for (k, v) in LEAN {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    // Only returns on failure (e.g. the binary was replaced on disk).
+    let err = cmd.exec();
+    eprintln!("kitedesk-app: cannot restart in the lean environment ({err}); going on");
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn reexec() {}
