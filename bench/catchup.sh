@@ -8,7 +8,13 @@
 #
 #   bash bench/catchup.sh [events=200000]
 #
-# Environment: KITEDESK_BIN=path, BENCH_KEEP=1
+# Also printed: the CPU time per event of the relay and of the daemon
+# during the catch-up, split by thread group (from /proc/PID/task/*/stat),
+# a figure that survives a busy machine.
+#
+# Environment: KITEDESK_BIN=path, BENCH_KEEP=1, BENCH_PERF=1 (perf-record
+#   both processes during the catch-up: relay.perf and daemon.perf in the
+#   scratch dir, kept with BENCH_KEEP=1)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$BENCH_DIR/relay-common.sh"
@@ -62,18 +68,38 @@ while sleep 0.5; do
 done
 log "relay holds $TOTAL events; starting the client"
 
+# CPU ticks per thread of PID, as "comm ticks" lines.
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "$(cat "$t/comm" 2>/dev/null | tr ' ' _) $(awk '{print $14+$15}' "$t/stat" 2>/dev/null || echo 0)"
+    done
+}
+
 # 3. The client comes back and catches up.
+RELAY_T0=$(thread_ticks "$RELAY_PID")
 T0=$(date +%s.%N)
 start_kitedesk "$WORK/daemon" "$WORK/d2" --relay "$WS" --team "$TEAM"
+PERF_PIDS=()
+if [ -n "${BENCH_PERF:-}" ]; then
+    perf record -q -F 499 -g -p "$RELAY_PID" -o "$WORK/relay.perf" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+    perf record -q -F 499 -g -p "$KD_PID" -o "$WORK/daemon.perf" >/dev/null 2>&1 &
+    PERF_PIDS+=($!)
+fi
 while [ "$(relay_conn '.last_seq // 0' 2>/dev/null || echo 0)" -lt "$TOTAL" ]; do
     sleep 0.05
 done
 T1=$(date +%s.%N)
+RELAY_T1=$(thread_ticks "$RELAY_PID")
+DAEMON_T1=$(thread_ticks "$KD_PID")
 HIST="file:$WORK/daemon/history.db?mode=ro"
 while [ "$(sqlite3 "$HIST" 'SELECT (SELECT indexed_upto FROM fts_state) >= (SELECT MAX(id) FROM events)')" != 1 ]; do
     sleep 0.05
 done
 T2=$(date +%s.%N)
+DAEMON_T2=$(thread_ticks "$KD_PID")
+for p in "${PERF_PIDS[@]}"; do kill -INT "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
 ROWS=$(sqlite3 "$HIST" 'SELECT COUNT(*) FROM events')
 [ "$ROWS" = "$TOTAL" ] || die "history has $ROWS rows for $TOTAL relay events"
 
@@ -87,5 +113,30 @@ t0, t1, t2, n = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(
 print(f"committed+acked: {t1 - t0:.2f} s -> {n / (t1 - t0):,.0f} events/s")
 print(f"full-text indexed: {t2 - t0:.2f} s -> {n / (t2 - t0):,.0f} events/s")
 PY
+    # CPU per event: the relay from T0 to T1 (it only sends), the daemon
+    # from its start to the index catching up (T2).
+    cpu_split() { # LABEL BEFORE AFTER
+        python3 - "$1" "$2" "$3" "$TOTAL" "$(getconf CLK_TCK)" <<'PY'
+import sys
+label, before, after, n, hz = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def parse(text):
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out.setdefault(parts[0], []).append(int(parts[1]))
+    return out
+b, a = parse(before), parse(after)
+groups = {}
+for comm, ticks in a.items():
+    groups[comm] = sum(ticks) - sum(b.get(comm, []))
+total = sum(groups.values())
+us = lambda t: t / hz * 1e6 / n
+parts = ", ".join(f"{k} {us(v):.1f}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1]) if v > 0)
+print(f"{label} CPU: {us(total):.1f} us/event ({parts})")
+PY
+    }
+    cpu_split relay "$RELAY_T0" "$RELAY_T1"
+    cpu_split daemon "" "$DAEMON_T2"
 } | tee "$REPORT"
 log "report: $REPORT"

@@ -326,7 +326,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             incoming = events.recv() => {
                 let Some(incoming) = incoming else { break };
                 let seq = incoming.seq;
-                let parsed = serde_json::from_value::<cloudevents::Event>(incoming.event.clone())
+                let parsed = serde_json::from_str::<cloudevents::Event>(incoming.event.get())
                     .map_err(anyhow::Error::from)
                     .and_then(|ce| KiteEvent::from_cloudevent(&ce).map_err(anyhow::Error::from));
                 match parsed {

@@ -178,7 +178,7 @@ pub fn compact_line(e: &KiteEvent, raw: &serde_json::Value) -> String {
 }
 
 fn parse(incoming: &Incoming) -> anyhow::Result<KiteEvent> {
-    let ce: cloudevents::Event = serde_json::from_value(incoming.event.clone())?;
+    let ce: cloudevents::Event = serde_json::from_str(incoming.event.get())?;
     let mut e = KiteEvent::from_cloudevent(&ce)?;
     if e.seq.is_none() {
         e.seq = Some(incoming.seq);
@@ -272,12 +272,13 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<()> {
                                     eprintln!("#{seq}: --exec failed: {f}{}", attempt.stderr.as_ref().map(|s| format!(": {}", s.to_text_lossy().trim())).unwrap_or_default());
                                 }
                             } else {
+                                let raw: serde_json::Value = serde_json::from_str(incoming.event.get())?;
                                 let line = if args.json {
-                                    serde_json::to_string(&incoming.event)?
+                                    serde_json::to_string(&raw)?
                                 } else if args.compact {
-                                    compact_line(&e, &incoming.event)
+                                    compact_line(&e, &raw)
                                 } else {
-                                    pretty_line(&e, &incoming.event, seq, Utc::now().with_timezone(&Local))
+                                    pretty_line(&e, &raw, seq, Utc::now().with_timezone(&Local))
                                 };
                                 writeln!(stdout, "{line}")?;
                                 stdout.flush()?;

@@ -56,22 +56,37 @@ pub fn decode(stored: Vec<u8>) -> Result<String, StoredTextError> {
     Ok(String::from_utf8(bytes)?)
 }
 
-/// A frame written by [`encode`] records its content size; frames without
-/// one (not written by us) are read as a stream.
+/// Largest content size read with the per-thread context in one piece;
+/// anything larger (or a frame without a recorded size: not written by us)
+/// is read as a stream.
+const BULK_LIMIT: u64 = 64 << 20;
+
+/// A frame written by [`encode`] records its content size: it is read with
+/// the thread's context (making one per read cost more than the read
+/// itself). Anything else is read as a stream.
 fn decompress(frame: &[u8]) -> Result<Vec<u8>, StoredTextError> {
-    match zstd::bulk::Decompressor::upper_bound(frame) {
-        Some(size) => DECOMPRESSOR.with(|d| {
-            let mut d = d.borrow_mut();
-            let d = match d.as_mut() {
-                Some(d) => d,
-                None => {
-                    d.insert(zstd::bulk::Decompressor::new().map_err(StoredTextError::Decompress)?)
-                }
-            };
-            d.decompress(frame, size)
-                .map_err(StoredTextError::Decompress)
-        }),
-        None => zstd::stream::decode_all(frame).map_err(StoredTextError::Decompress),
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .filter(|n| *n <= BULK_LIMIT)
+        .and_then(|n| usize::try_from(n).ok());
+    let Some(size) = size else {
+        return zstd::stream::decode_all(frame).map_err(StoredTextError::Decompress);
+    };
+    let bulk = DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        let d = match d.as_mut() {
+            Some(d) => d,
+            None => d.insert(zstd::bulk::Decompressor::new().map_err(StoredTextError::Decompress)?),
+        };
+        d.decompress(frame, size)
+            .map_err(StoredTextError::Decompress)
+    });
+    match bulk {
+        Ok(text) => Ok(text),
+        // Several frames one after the other hold more than the first one
+        // says: the stream reader takes them all (and reports real damage).
+        Err(_) => zstd::stream::decode_all(frame).map_err(StoredTextError::Decompress),
     }
 }
 
@@ -97,6 +112,14 @@ mod tests {
             decode(encode("").expect("compresses")).expect("decodes"),
             ""
         );
+    }
+
+    #[test]
+    fn concatenated_frames_read_back_whole() {
+        let (a, b) = ("first frame ".repeat(20), "second frame ".repeat(30));
+        let mut stored = encode(&a).expect("compresses");
+        stored.extend(encode(&b).expect("compresses"));
+        assert_eq!(decode(stored).expect("decodes"), a + &b);
     }
 
     #[test]

@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt as _;
 use futures_util::stream::FuturesOrdered;
-use kitedesk_core::event::format_time;
+use futures_util::{FutureExt as _, StreamExt as _};
+use kitedesk_core::event::{Verification, derive_source_name, ext, format_time};
 use kitedesk_core::importance::{self, Facts};
 use kitedesk_core::{KiteEvent, Manifest, providers};
 use kitedesk_store::NewEvent;
@@ -372,25 +372,26 @@ async fn consume(
 ) {
     let writer = api.0.writer.clone();
     let manifest = Arc::new(api.0.config.manifest.clone());
+    let (name, team_id): (Arc<str>, Arc<str>) = (name.into(), team_id.into());
     let mut in_flight = FuturesOrdered::new();
     loop {
         tokio::select! {
             biased;
-            Some(seq) = in_flight.next(), if !in_flight.is_empty() => committer.commit(seq),
+            Some(mut seq) = in_flight.next(), if !in_flight.is_empty() => {
+                // Report the whole run of committed ones at once: one wake-up
+                // of the link (and one ack) per run rather than per event.
+                while let Some(Some(next)) = in_flight.next().now_or_never() {
+                    seq = next;
+                }
+                committer.commit(seq);
+            }
             incoming = rx.recv(), if in_flight.len() < IN_FLIGHT => {
                 let Some(incoming) = incoming else { break };
                 let writer = writer.clone();
                 let manifest = manifest.clone();
                 let (name, team_id) = (name.clone(), team_id.clone());
                 in_flight.push_back(async move {
-                    let seq = incoming.seq;
-                    match prepare(&manifest, &team_id, incoming, Utc::now()) {
-                        Ok(new) => store_retrying(&writer, &name, new).await,
-                        // Nothing can be stored for it; say so loudly and
-                        // move on rather than block the stream forever.
-                        Err(e) => tracing::error!(link = %name, seq, error = %e, "relay event skipped: not a valid CloudEvent"),
-                    }
-                    seq
+                    store_relayed(&writer, &manifest, &name, &team_id, incoming).await
                 });
             }
             else => break,
@@ -401,14 +402,31 @@ async fn consume(
     }
 }
 
-/// Insert until it is committed (or known as a duplicate). A full disk or a
-/// locked file is waited out: the seq is not acked meanwhile, and the link
-/// stops reading once its buffer fills.
-async fn store_retrying(writer: &Writer, link: &str, new: NewEvent) {
+/// Store one relayed event; its seq once it is committed (or known as a
+/// duplicate, or skipped as not a CloudEvent). A full disk or a locked file
+/// is waited out (the event is prepared again for each try): the seq is not
+/// acked meanwhile, and the link stops reading once its buffer fills.
+async fn store_relayed(
+    writer: &Writer,
+    manifest: &Manifest,
+    link: &str,
+    team_id: &str,
+    incoming: Incoming,
+) -> u64 {
+    let seq = incoming.seq;
     let mut delay = Duration::from_millis(100);
     loop {
-        match writer.insert(new.clone()).await {
-            Ok(_) => return,
+        let new = match prepare(manifest, team_id, &incoming, Utc::now()) {
+            Ok(new) => new,
+            Err(e) => {
+                // Nothing can be stored for it; say so loudly and move on
+                // rather than block the stream forever.
+                tracing::error!(link, seq, error = %e, "relay event skipped: not a valid CloudEvent");
+                return seq;
+            }
+        };
+        match writer.insert(new).await {
+            Ok(_) => return seq,
             Err(WriteError::Stopped) => {
                 // Shutting down: never report this seq as committed.
                 std::future::pending::<()>().await;
@@ -455,11 +473,17 @@ pub(crate) enum RelayEventError {
 pub(crate) fn prepare(
     manifest: &Manifest,
     team_id: &str,
-    incoming: Incoming,
+    incoming: &Incoming,
     now: DateTime<Utc>,
 ) -> Result<NewEvent, RelayEventError> {
-    let ce: cloudevents::Event = serde_json::from_value(incoming.event)?;
-    let mut event = KiteEvent::from_cloudevent(&ce)?;
+    let text = incoming.event.get();
+    let (mut event, raw_data) = match plain_cloudevent(text) {
+        Some(parsed) => parsed,
+        None => {
+            let ce: cloudevents::Event = serde_json::from_str(text)?;
+            (KiteEvent::from_cloudevent(&ce)?, None)
+        }
+    };
     event.seq = Some(incoming.seq);
     let changed = if event.ty == "com.github.push" {
         providers::github_changed_files(&event.data)
@@ -481,16 +505,145 @@ pub(crate) fn prepare(
         event.verification.reason =
             format!("relayed by team {team_id}; the relay sent no verification result");
     }
-    let payload = match &event.data {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        v => v.to_string(),
+    let payload = match (&event.data, raw_data) {
+        (serde_json::Value::String(s), _) => s.clone(),
+        (serde_json::Value::Null, _) => String::new(),
+        // The JSON text as the relay sent it (no second serialization).
+        (_, Some(raw)) => raw.to_string(),
+        (v, None) => v.to_string(),
     };
     Ok(NewEvent {
         event,
         payload,
         received: now,
     })
+}
+
+/// CloudEvents 1.0 attributes (every other field is an extension).
+const CE_ATTRIBUTES: [&str; 10] = [
+    "specversion",
+    "id",
+    "type",
+    "source",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "time",
+    "data",
+    "data_base64",
+];
+
+/// [`KiteEvent::from_cloudevent`] for the common case, without the
+/// CloudEvents SDK's copies of the whole event (it parses into a `Value`,
+/// copies that into a map, then copies `data` again, and `from_cloudevent`
+/// clones `data` once more): the fields are read as raw JSON text and only
+/// `data` is parsed, once. With the `data` JSON text, for the payload.
+///
+/// `None` for anything but a plain JSON CloudEvent 1.0 (`data_base64`, a
+/// `dataschema`, a non-JSON `datacontenttype`, an extension that is not a
+/// string, boolean or integer, an attribute of the wrong type, an escaped
+/// field name, …): the SDK then reads it, and says what is wrong. A test
+/// checks that both give the same event, and so does the `relay_event`
+/// fuzz target.
+pub fn plain_cloudevent(text: &str) -> Option<(KiteEvent, Option<&str>)> {
+    use serde_json::value::RawValue;
+    let fields: std::collections::BTreeMap<&str, &RawValue> = serde_json::from_str(text).ok()?;
+    // Attributes: null is absent; anything else must be a string.
+    let attr = |name: &str| -> Result<Option<String>, ()> {
+        match fields.get(name) {
+            None => Ok(None),
+            Some(v) if v.get() == "null" => Ok(None),
+            Some(v) => serde_json::from_str::<String>(v.get())
+                .map(Some)
+                .map_err(|_| ()),
+        }
+    };
+    if attr("specversion").ok()?.as_deref() != Some("1.0")
+        || attr("dataschema").ok()?.is_some()
+        || fields.contains_key("data_base64")
+    {
+        return None;
+    }
+    let id = attr("id").ok()??;
+    let ty = attr("type").ok()??;
+    let source = attr("source").ok()??;
+    attr("subject").ok()?;
+    let content_type = attr("datacontenttype").ok()?;
+    let ct = content_type.as_deref().unwrap_or("application/json");
+    if !(ct.starts_with("application/json") || ct.starts_with("text/json") || ct.ends_with("+json"))
+    {
+        return None;
+    }
+    let time = match attr("time").ok()? {
+        Some(t) => DateTime::parse_from_rfc3339(&t).ok()?.with_timezone(&Utc),
+        None => DateTime::UNIX_EPOCH,
+    };
+    // Extensions: a string, a boolean or an integer (null is absent), as
+    // the SDK's `ExtensionValue`; as text, as `from_cloudevent` reads them.
+    let mut extensions: Vec<(&str, String)> = Vec::new();
+    for (&name, v) in &fields {
+        if CE_ATTRIBUTES.contains(&name) {
+            continue;
+        }
+        let raw = v.get();
+        let value = match raw.as_bytes().first()? {
+            b'n' if raw == "null" => continue,
+            b'"' => serde_json::from_str::<String>(raw).ok()?,
+            b't' if raw == "true" => "true".to_string(),
+            b'f' if raw == "false" => "false".to_string(),
+            b'-' | b'0'..=b'9' => raw.parse::<i64>().ok()?.to_string(),
+            _ => return None,
+        };
+        extensions.push((name, value));
+    }
+    let ext_str = |name: &str| {
+        extensions
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (data, raw_data) = match fields.get("data") {
+        Some(raw) => (serde_json::from_str(raw.get()).ok()?, Some(raw.get())),
+        None => (serde_json::Value::Null, None),
+    };
+    let verified = ext_str(ext::VERIFIED)
+        .or_else(|| ext_str("kite-verified"))
+        .map(|v| v == "true");
+    let original_headers = ext_str(ext::ORIGINAL_HEADERS)
+        .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
+        .map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = KiteEvent {
+        id,
+        source,
+        source_name: ext_str(ext::SOURCE_NAME)
+            .or_else(|| ext_str("kite-source"))
+            .unwrap_or_else(|| derive_source_name(&ty).to_string()),
+        summary: ext_str(ext::SUMMARY).unwrap_or_else(|| ty.clone()),
+        ty,
+        time,
+        data,
+        seq: ext_str(ext::SEQ).and_then(|s| s.parse().ok()),
+        original_headers,
+        verification: match verified {
+            Some(true) => Verification::verified(
+                ext_str(ext::VERIFY_REASON).unwrap_or_else(|| "verified upstream".into()),
+            ),
+            Some(false) => Verification::unverified(
+                ext_str(ext::VERIFY_REASON).unwrap_or_else(|| "unverified upstream".into()),
+            ),
+            None => Verification::unverified("no verification result from upstream"),
+        },
+        importance: ext_str(ext::IMPORTANCE)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_default(),
+        importance_reason: ext_str(ext::IMPORTANCE_REASON).unwrap_or_default(),
+    };
+    Some((event, raw_data))
 }
 
 /// `scheme://host[:port]/path`, without credentials or query.
@@ -513,6 +666,13 @@ pub fn display_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    fn incoming(seq: u64, ce: &serde_json::Value) -> Incoming {
+        Incoming {
+            seq,
+            event: serde_json::value::to_raw_value(ce).unwrap(),
+        }
+    }
+
     #[test]
     fn relay_events_are_rescored_and_keep_the_frame_seq() {
         let manifest = Manifest::embedded_default();
@@ -522,7 +682,7 @@ mod tests {
             "datacontenttype": "application/json", "kitesummary": "payment failed", "kiteseq": 7,
             "data": {"id": "evt_1", "object": "event"}
         });
-        let new = prepare(&manifest, "t1", Incoming { seq: 9, event: ce }, Utc::now()).unwrap();
+        let new = prepare(&manifest, "t1", &incoming(9, &ce), Utc::now()).unwrap();
         assert_eq!(new.event.seq, Some(9), "the frame seq is the cursor");
         assert_eq!(new.event.importance, kitedesk_core::Importance::Critical);
         assert_eq!(new.event.source_name, "stripe");
@@ -531,12 +691,85 @@ mod tests {
         let bad = prepare(
             &manifest,
             "t1",
-            Incoming {
-                seq: 1,
-                event: serde_json::json!({"nope": 1}),
-            },
+            &incoming(1, &serde_json::json!({"nope": 1})),
             Utc::now(),
         );
         assert!(bad.is_err());
+    }
+
+    /// The SDK's reading, as `prepare` did it before the fast path.
+    fn via_sdk(ce: &serde_json::Value) -> Option<KiteEvent> {
+        let ce: cloudevents::Event = serde_json::from_value(ce.clone()).ok()?;
+        KiteEvent::from_cloudevent(&ce).ok()
+    }
+
+    #[test]
+    fn the_fast_cloudevent_reading_equals_the_sdks() {
+        let headers = serde_json::json!({"x-github-event": "push", "x-n": 3}).to_string();
+        let taken = [
+            serde_json::json!({
+                "specversion": "1.0", "id": "d-1", "source": "https://relay/hooks/t1/github",
+                "type": "com.github.push", "time": "2026-11-24T12:00:00.123+01:00",
+                "datacontenttype": "application/json", "kitesummary": "push to main",
+                "kitesource": "github", "kiteseq": 41, "kiteverified": true,
+                "kiteverifyreason": "hmac ok", "kiteimportance": "high",
+                "kiteimportancereason": "upstream", "kiteoriginalheaders": headers,
+                "subject": "refs/heads/main", "kitenothing": null,
+                "data": {"ref": "refs/heads/main", "commits": [{"id": "a", "added": ["x.rs"], "n": 1.5}], "ok": false}
+            }),
+            // Minimal: no time, no content type, no data, no extensions.
+            serde_json::json!({"specversion": "1.0", "id": "m", "source": "s", "type": "com.acme.thing"}),
+            serde_json::json!({"specversion": "1.0", "id": "n", "source": "s", "type": "x", "data": null,
+                "kiteverified": "false", "time": null}),
+            serde_json::json!({"specversion": "1.0", "id": "s", "source": "s", "type": "com.stripe.x",
+                "datacontenttype": "application/cloudevents+json", "data": "{\"a\":1}", "kiteseq": "12"}),
+            serde_json::json!({"specversion": "1.0", "id": "é\u{1}", "source": "s", "type": "t",
+                "data": [1, "two", {"three": 3}], "kite-verified": "true", "kiteseq": -4}),
+        ];
+        for ce in &taken {
+            let text = ce.to_string();
+            let (fast, raw) =
+                plain_cloudevent(&text).unwrap_or_else(|| panic!("fast path for {text}"));
+            assert_eq!(Some(fast), via_sdk(ce), "{text}");
+            if let Some(raw) = raw {
+                let data: serde_json::Value = serde_json::from_str(raw).unwrap();
+                assert_eq!(data, ce["data"], "{text}");
+            }
+        }
+        // Left to the SDK (which reads or refuses them).
+        let left = [
+            serde_json::json!({"specversion": "0.3", "id": "a", "source": "s", "type": "t"}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "data_base64": "aGk="}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "dataschema": "https://schema.example/x"}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "datacontenttype": "text/plain", "data": "hi"}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "kiteobject": {"a": 1}}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "kitefloat": 1.5}),
+            serde_json::json!({"specversion": "1.0", "id": 7, "source": "s", "type": "t"}),
+            serde_json::json!({"specversion": "1.0", "source": "s", "type": "t"}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "time": "yesterday"}),
+            serde_json::json!({"specversion": "1.0", "id": "a", "source": "s", "type": "t",
+                "kitebig": u64::MAX}),
+        ];
+        for ce in &left {
+            assert!(plain_cloudevent(&ce.to_string()).is_none(), "{ce}");
+        }
+        // An escaped field name is left to the SDK too.
+        assert!(
+            plain_cloudevent(
+                r#"{"specversion":"1.0","id":"a","source":"s","type":"t","kite\u0073eq":1}"#
+            )
+            .is_none()
+        );
+        // And `prepare` gives the SDK's answer for what it leaves.
+        let manifest = Manifest::embedded_default();
+        let new = prepare(&manifest, "t1", &incoming(3, &left[1]), Utc::now()).unwrap();
+        assert_eq!(new.event.data, serde_json::json!("hi"));
+        assert!(prepare(&manifest, "t1", &incoming(3, &left[4]), Utc::now()).is_err());
     }
 }

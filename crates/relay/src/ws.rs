@@ -34,6 +34,8 @@ use crate::scope::{self, Facts, Scope};
 
 /// Events read from the log per query.
 const READ_PAGE: usize = 256;
+/// Most frames written to a client's socket with one flush.
+const WRITE_BATCH: usize = 64;
 /// How long closing frames may take to reach a client before the socket is
 /// dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,6 +82,14 @@ fn close(code: u16, reason: &str) -> Message {
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 type Stream = futures_util::stream::SplitStream<WebSocket>;
+
+/// Queue frames in the socket's write buffer, then flush them at once.
+async fn send_all(sink: &mut Sink, frames: Vec<Message>) -> Result<(), axum::Error> {
+    for f in frames {
+        sink.feed(f).await?;
+    }
+    sink.flush().await
+}
 
 /// Send closing frames with a bound, then drop the socket.
 async fn finish(mut sink: Sink, frames: Vec<Message>) {
@@ -331,12 +341,22 @@ async fn run(
             let Some(msg) = msg else {
                 return finish(sink, Vec::new()).await;
             };
-            // Dropping a pending send leaves the frame whole in the socket's
-            // buffer, so closing frames queued after it stay well-formed.
+            // What else is queued goes out with it: one write (and one
+            // wake-up of the client) per batch rather than per frame.
+            let mut batch = vec![msg];
+            while batch.len() < WRITE_BATCH {
+                match out_rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            // Dropping a pending send leaves each frame whole in the
+            // socket's buffer, so closing frames queued after it stay
+            // well-formed.
             tokio::select! {
                 biased;
                 f = &mut final_rx => return finish(sink, f.unwrap_or_default()).await,
-                r = sink.send(msg) => if r.is_err() { return },
+                r = send_all(&mut sink, batch) => if r.is_err() { return },
             }
         }
     });
@@ -450,6 +470,15 @@ async fn run(
                 if let Some(e) = pending.pop_front() {
                     last_sent = e.seq;
                     permit.send(text(frames::event_frame(e.seq, &e.event_json)));
+                }
+                // As many more as the buffer takes now, without a turn of
+                // the loop each.
+                while !pending.is_empty() {
+                    let Ok(permit) = out.try_reserve() else { break };
+                    if let Some(e) = pending.pop_front() {
+                        last_sent = e.seq;
+                        permit.send(text(frames::event_frame(e.seq, &e.event_json)));
+                    }
                 }
                 last_progress = Instant::now();
             }

@@ -25,7 +25,7 @@ mod link;
 mod status;
 
 pub use backoff::Backoff;
-pub use link::{Committer, Incoming, Link, LinkConfig, LinkHandle, Token};
+pub use link::{Committer, Incoming, Link, LinkConfig, LinkHandle, Token, event_frame};
 pub use status::{Gap, State, Status};
 
 /// Kite protocol version this client speaks.

@@ -8,6 +8,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use kite_protocol::{
     ClientMessage, ERR_AUTH_FAILED, ERR_QUOTA_BLOCKED, ERR_SLOW_CONSUMER, ServerMessage,
 };
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -100,8 +101,33 @@ pub struct Incoming {
     /// The frame's delivery cursor: report it to [`Committer::commit`] once
     /// the event is durably stored (or deliberately dropped).
     pub seq: u64,
-    /// The structured-mode CloudEvent JSON as the relay sent it.
-    pub event: serde_json::Value,
+    /// The structured-mode CloudEvent JSON text as the relay sent it (valid
+    /// JSON, not parsed further: the consumer parses it once, into what it
+    /// needs).
+    pub event: Box<RawValue>,
+}
+
+/// An `event` frame, read without building a `serde_json::Value` of the
+/// CloudEvent (the hot path of a catch-up). Anything this does not read is
+/// parsed as a [`ServerMessage`] instead.
+#[derive(serde::Deserialize)]
+struct EventFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: std::borrow::Cow<'a, str>,
+    seq: u64,
+    event: Box<RawValue>,
+}
+
+/// The frame as a ready [`Incoming`] when it is an `event` frame (`None`
+/// for anything else, which the link parses as a [`ServerMessage`]).
+pub fn event_frame(text: &str) -> Option<Incoming> {
+    match serde_json::from_str::<EventFrame<'_>>(text) {
+        Ok(f) if f.ty == "event" => Some(Incoming {
+            seq: f.seq,
+            event: f.event,
+        }),
+        _ => None,
+    }
 }
 
 /// The consumer's side of "ack after commit".
@@ -484,8 +510,16 @@ impl Runner {
                         // Ping is answered by tungstenite; Pong just proves life.
                         _ => continue,
                     };
+                    if let Some(incoming) = event_frame(text.as_str()) {
+                        received_max = received_max.max(incoming.seq);
+                        pending = Some(incoming);
+                        continue;
+                    }
                     match serde_json::from_str::<ServerMessage>(text.as_str()) {
                         Ok(ServerMessage::Event { seq, event }) => {
+                            // An event frame the fast path did not take (a
+                            // duplicated field, say): the same, via a Value.
+                            let Ok(event) = serde_json::value::to_raw_value(&event) else { continue };
                             received_max = received_max.max(seq);
                             pending = Some(Incoming { seq, event });
                         }

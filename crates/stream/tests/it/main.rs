@@ -124,7 +124,8 @@ async fn connect_frame_and_ack_only_after_commit() {
             .await
             .unwrap()
             .unwrap();
-        got.push((ev.seq, ev.event["id"].as_str().unwrap().to_string()));
+        let event: serde_json::Value = serde_json::from_str(ev.event.get()).unwrap();
+        got.push((ev.seq, event["id"].as_str().unwrap().to_string()));
     }
     assert_eq!(
         got,
