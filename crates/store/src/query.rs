@@ -307,25 +307,45 @@ pub fn sql_globs(glob: &str) -> Result<Vec<String>, QueryError> {
             ));
         }
     }
-    // `\x` escapes become SQLite's `[x]` for the glob metacharacters.
     Ok(out
         .into_iter()
-        .map(|p| escape_backslashes(&format!("{p}{rest}")))
+        .map(|p| sqlite_glob(&format!("{p}{rest}")))
         .collect())
 }
 
-fn escape_backslashes(p: &str) -> String {
+/// One Kite glob (braces expanded) in SQLite's `GLOB` syntax: a `\x`
+/// escape becomes the one-character class `[x]`, and a class negated with
+/// `!` is negated with `^` (in SQLite `[!x]` is the class of `!` and `x`, so
+/// `com.[!s]*` matched only what the live feed's glob refuses).
+fn sqlite_glob(p: &str) -> String {
     let mut out = String::with_capacity(p.len());
-    let mut chars = p.chars();
+    let mut chars = p.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(n) = chars.next() {
-                out.push('[');
-                out.push(n);
-                out.push(']');
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push('[');
+                    out.push(n);
+                    out.push(']');
+                }
             }
-        } else {
-            out.push(c);
+            '[' => {
+                out.push('[');
+                if chars.next_if_eq(&'!').is_some() {
+                    out.push('^');
+                }
+                // The class runs to its closing `]`; one right after the
+                // opening (or the negation) is a member, as in both syntaxes.
+                let mut first = true;
+                for m in chars.by_ref() {
+                    out.push(m);
+                    if m == ']' && !first {
+                        break;
+                    }
+                    first = false;
+                }
+            }
+            c => out.push(c),
         }
     }
     out
@@ -354,6 +374,9 @@ mod tests {
             vec!["com.github.*", "com.stripe.*"]
         );
         assert_eq!(sql_globs("a\\*b").unwrap(), vec!["a[*]b"]);
+        assert_eq!(sql_globs("com.[!s]*").unwrap(), vec!["com.[^s]*"]);
+        assert_eq!(sql_globs("com.[!]x]*").unwrap(), vec!["com.[^]x]*"]);
+        assert_eq!(sql_globs("com.[a!]*").unwrap(), vec!["com.[a!]*"]);
         assert!(sql_globs("com.[x").is_err());
     }
 }

@@ -886,3 +886,48 @@ async fn insert_encoded_refuses_mismatched_stored_forms_and_writes_nothing() {
         "indexed with the batch"
     );
 }
+
+/// The list filters types with SQLite `GLOB` (over `sql_globs`), the live
+/// feed with `kitedesk_core::glob::Glob`: both must pick the same events.
+#[tokio::test]
+async fn type_globs_in_the_list_match_what_the_live_feed_matches() {
+    let (_dir, s) = store().await;
+    let types = [
+        "com.github.push",
+        "com.github.pull_request",
+        "com.stripe.charge.failed",
+        "com.stripe.invoice.paid",
+        "com.kiket.issue.created",
+        "com.!odd.event",
+        "com.]odd.event",
+    ];
+    let batch: Vec<NewEvent> = types
+        .iter()
+        .enumerate()
+        .map(|(n, ty)| ev(n as i64, "demo", ty, Importance::Low, true, "t"))
+        .collect();
+    s.insert_batch(&batch).await.unwrap();
+    for pattern in [
+        "com.[!s]*",
+        "com.[^s]*",
+        "com.[!]]*",
+        "com.[]!]*",
+        "com.[!gs]*.*",
+        "com.{github,stripe}.[!p]*",
+        "com.?ithub.*",
+        "com.stripe.*.failed",
+        "com.\\!odd.*",
+    ] {
+        let glob = kitedesk_core::glob::Glob::new(pattern).unwrap();
+        let mut want: Vec<&str> = types.iter().copied().filter(|t| glob.is_match(t)).collect();
+        let q = EventQuery {
+            type_glob: Some(pattern.into()),
+            ..Default::default()
+        };
+        let page = s.list(&q).await.unwrap();
+        let mut got: Vec<&str> = page.events.iter().map(|e| e.event.ty.as_str()).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "type glob {pattern:?}");
+    }
+}
