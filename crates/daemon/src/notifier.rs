@@ -410,8 +410,10 @@ impl Task {
     }
 
     async fn handle(&mut self, e: &StoredEvent) {
-        if e.id <= self.persisted {
-            // Handled before a restart (or already in this run).
+        if e.id <= self.processed.max(self.persisted) {
+            // Handled before a restart, or already in this run: the bus
+            // delivers in id order, and an event stored while the notifier
+            // caught up from the history comes once from each.
             return;
         }
         let f = facts(e);
