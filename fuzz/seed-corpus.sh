@@ -105,7 +105,12 @@ printf '*\\[bot\\]\ndependabot[bot]' | seed glob escape
 printf 'com.{stripe,kiket}.**\ncom.kiket.a.b' | seed glob braces
 printf '[!a-c]?[0-9]\nzz7' | seed glob class
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob; do
+# relay_event: the relay link's fast reading of `event` frames and their
+# CloudEvents, seeded with both.
+mkdir -p "$C/relay_event"
+cp "$C/relay_frame/"* "$C/cloudevent/"* "$C/relay_event/"
+
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 
