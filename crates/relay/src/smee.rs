@@ -179,7 +179,6 @@ pub(crate) fn smee_json(ce: &Map<String, Value>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]

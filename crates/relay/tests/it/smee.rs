@@ -144,3 +144,85 @@ async fn wrong_or_missing_tokens_get_401_and_no_stream() {
         assert!(body["message"].is_string());
     }
 }
+
+/// The real `smee-client` (node, installed by `bench/setup.sh` under
+/// bench/tools/smee) forwards a relay webhook to a local target. Skipped,
+/// with a note, where node or that install is missing.
+#[tokio::test]
+async fn real_smee_client_forwards_to_a_local_target() {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../bench/tools/smee/node_modules/smee-client/bin/smee.js");
+    let node_ok = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !js.exists() || !node_ok {
+        eprintln!("skipped: node or smee-client missing (run bash bench/setup.sh)");
+        return;
+    }
+    let env = start().await;
+
+    // The target: records each POST's headers and body.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = axum::Router::new().route(
+        "/target",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: bytes::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, target).await });
+
+    let url = format!(
+        "{}/smee/{}?token={}",
+        env.relay.base_url(),
+        env.team,
+        env.api
+    );
+    let mut child = tokio::process::Command::new("node")
+        .arg(&js)
+        .arg("--url")
+        .arg(&url)
+        .arg("--target")
+        .arg(format!("http://{target_addr}/target"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // smee-client prints "Forwarding …" once its EventSource is open.
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("Forwarding") {
+                return;
+            }
+        }
+        panic!("smee-client exited before connecting");
+    })
+    .await
+    .expect("smee-client did not connect in time");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let (s, r) = env
+        .post_github("smee-node-1", GH_SECRET, Some(&env.hook))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    let (headers, body) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("nothing forwarded in time")
+        .unwrap();
+    assert_eq!(headers["x-github-event"], "push");
+    assert_eq!(headers["x-github-delivery"], "smee-node-1");
+    let sent: serde_json::Value = serde_json::from_slice(&github_push()).unwrap();
+    let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(got, sent);
+    child.kill().await.unwrap();
+}
