@@ -6,7 +6,9 @@
 # target and driver (tools/forward_latency.py) for both, one client at a
 # time; N webhooks posted one at a time; latency = POST -> arrival at the
 # target. Memory: each client's PSS (/proc/PID/smaps_rollup, summed over the
-# process and its children) after its run.
+# process and its children) after its run; CPU: the client's user+system
+# time (/proc/PID/stat, with children) over the run, per event (warm-up
+# included), a figure that holds up better under load.
 #
 #   bash bench/forward-latency.sh [samples=500]
 #
@@ -38,6 +40,19 @@ pss_kb() {
     done
     echo "$total"
 }
+# cpu_ticks PID: user + system clock ticks of PID and its descendants.
+cpu_ticks() {
+    local pid=$1 total kid
+    total=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)
+    for kid in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
+        total=$((total + $(cpu_ticks "$kid")))
+    done
+    echo "${total:-0}"
+}
+# cpu_ms_per_event TICKS_BEFORE TICKS_AFTER EVENTS
+cpu_ms_per_event() {
+    awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.3f", (b - a) * 1000 / hz / n}'
+}
 mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
 
 KD_BIN=$(kitedesk_bin)
@@ -52,10 +67,12 @@ cat >"$WORK/kite.json" <<JSON
 {"sink": {"type": "proxy", "target": "http://127.0.0.1:$TARGET_PORT/kite", "timeout": "10s"}}
 JSON
 export KITEDESK_RELAY_TOKEN="$API_TOKEN"
-start_kitedesk "$WORK/daemon" "$WORK/d" --manifest "$WORK/kite.json" \
+start_kitedesk "$WORK/daemon" "$WORK/d" --manifest "$WORK/kite.json" --no-notify \
     --relay "ws://127.0.0.1:$RELAY_PORT/ws" --team "$TEAM"
 wait_connected
+KD_T0=$(cpu_ticks "$KD_PID")
 KD_RESULT=$(python3 "$BENCH_DIR/tools/forward_latency.py" "$HOOK_URL" "$HOOK" "$TARGET_PORT" "$N")
+KD_CPU=$(cpu_ms_per_event "$KD_T0" "$(cpu_ticks "$KD_PID")" "$((N + 20))")
 KD_PSS=$(pss_kb "$KD_PID")
 stop_pid "$KD_PID"
 
@@ -73,7 +90,9 @@ for ((i = 0; i < 600; i++)); do
 done
 grep -q '^Forwarding' "$WORK/smee.out" || die "smee-client did not connect: $(cat "$WORK/smee.err")"
 log "smee-client pid $SMEE_PID connected"
+SMEE_T0=$(cpu_ticks "$SMEE_PID")
 SMEE_RESULT=$(python3 "$BENCH_DIR/tools/forward_latency.py" "$HOOK_URL" "$HOOK" "$TARGET_PORT" "$N")
+SMEE_CPU=$(cpu_ms_per_event "$SMEE_T0" "$(cpu_ticks "$SMEE_PID")" "$((N + 20))")
 SMEE_PSS=$(pss_kb "$SMEE_PID")
 stop_pid "$SMEE_PID"
 
@@ -81,8 +100,8 @@ stop_pid "$SMEE_PID"
     echo "forward latency benchmark  $(date -u +%Y-%m-%dT%H:%M:%SZ)  rev $(git_rev)"
     echo "machine: $(machine)"
     echo "smee-client $(node "$SMEE_JS" --version 2>/dev/null || echo '?'), node $(node --version)"
-    echo "kitedesk serve + proxy sink: ${KD_RESULT#RESULT } client_pss_mb=$(mb "$KD_PSS")"
-    echo "smee-client:                 ${SMEE_RESULT#RESULT } client_pss_mb=$(mb "$SMEE_PSS")"
-    echo "RESULT kitedesk_p50_ms=$(field p50_ms "$KD_RESULT") kitedesk_p99_ms=$(field p99_ms "$KD_RESULT") kitedesk_pss_mb=$(mb "$KD_PSS") smee_p50_ms=$(field p50_ms "$SMEE_RESULT") smee_p99_ms=$(field p99_ms "$SMEE_RESULT") smee_pss_mb=$(mb "$SMEE_PSS")"
+    echo "kitedesk serve + proxy sink: ${KD_RESULT#RESULT } client_pss_mb=$(mb "$KD_PSS") client_cpu_ms_per_event=$KD_CPU"
+    echo "smee-client:                 ${SMEE_RESULT#RESULT } client_pss_mb=$(mb "$SMEE_PSS") client_cpu_ms_per_event=$SMEE_CPU"
+    echo "RESULT kitedesk_p50_ms=$(field p50_ms "$KD_RESULT") kitedesk_p99_ms=$(field p99_ms "$KD_RESULT") kitedesk_pss_mb=$(mb "$KD_PSS") kitedesk_cpu_ms_per_event=$KD_CPU smee_p50_ms=$(field p50_ms "$SMEE_RESULT") smee_p99_ms=$(field p99_ms "$SMEE_RESULT") smee_pss_mb=$(mb "$SMEE_PSS") smee_cpu_ms_per_event=$SMEE_CPU"
 } | tee "$REPORT"
 log "report: $REPORT"
