@@ -10,3 +10,4 @@ for bytes in 1229 1024 25600 1048576; do
 done
 BENCH_PIN=1 bash bench/ingest.sh 1229 "${BENCH_SECS:-10}"
 bash bench/query.sh "${BENCH_EVENTS:-1000000}" "${BENCH_REQUESTS:-2000}"
+bash bench/forward-latency.sh "${BENCH_FWD_SAMPLES:-500}"

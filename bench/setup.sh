@@ -6,6 +6,7 @@
 #   webhook  adnanh/webhook, the comparison server for the ingest bench
 #   jq       reading JSON answers in the scripts
 #   curl     health checks and one-off requests
+# and, with npm, smee-client 5.0.0 under bench/tools/smee (forward-latency.sh).
 set -euo pipefail
 
 PKGS=(wrk webhook jq curl)
@@ -14,6 +15,11 @@ SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null || { echo "setup: not root and no sudo; install ${PKGS[*]} by hand" >&2; exit 1; }
     SUDO=(sudo)
+fi
+
+if command -v npm >/dev/null && [ ! -f "$(dirname "$0")/tools/smee/node_modules/smee-client/package.json" ]; then
+    echo "setup: npm ci in bench/tools/smee (smee-client)"
+    npm ci --prefix "$(dirname "$0")/tools/smee" --no-audit --no-fund >/dev/null
 fi
 
 missing=()

@@ -12,6 +12,8 @@
 //!   `connected`), `event` frames in seq order, cumulative `ack`s persisted
 //!   per `client_id`, resume and `cursor_expired`, scopes, server pings,
 //!   bounded per-client buffers (slow consumers are cut off with 4004).
+//! * smee.io-compatible SSE ([`smee`]): `GET /smee/{team}?token=…` for
+//!   `smee-client`.
 //! * Teams and tokens ([`admin`]): created on the data dir directly, tokens
 //!   stored as sha256 hashes.
 //! * Limits ([`limits`]): a per-team webhook rate and event quota (429 with
@@ -28,6 +30,7 @@ mod ingress;
 pub mod limits;
 pub mod log;
 pub mod scope;
+mod smee;
 mod ws;
 
 use std::collections::HashMap;
@@ -223,6 +226,7 @@ fn router(app: App) -> Router {
             post(ingress::hook_with_token),
         )
         .route("/ws", get(ws::upgrade))
+        .route("/smee/{team}", get(smee::channel))
         .route("/health", get(health))
         .fallback(|| async { HttpError::not_found("no_route", "no such endpoint") })
         .with_state(app)

@@ -5,5 +5,6 @@
 mod ingress;
 mod limits;
 mod protocol;
+mod smee;
 mod support;
 mod ws;
