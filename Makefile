@@ -25,6 +25,13 @@ $(UI_DEPS): ui/package-lock.json ui/package.json
 ui/dist/index.html: $(UI_DEPS) $(UI_SOURCES)
 	cd ui && npm run build
 
+# smee-client (npm), which a relay test runs against the relay's
+# smee-compatible channel (crates/relay/tests/it/smee.rs).
+SMEE_DEPS := bench/tools/smee/node_modules/.package-lock.json
+$(SMEE_DEPS): bench/tools/smee/package-lock.json bench/tools/smee/package.json
+	cd bench/tools/smee && npm ci --no-audit --no-fund
+	@touch $@
+
 ## ui: build the web UI (ui/dist).
 ui: $(SETUP_STAMP) ui/dist/index.html
 
@@ -41,8 +48,8 @@ run: $(SETUP_STAMP) ui
 	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then ./target/release/kitedesk-app; else ./target/release/kitedesk serve; fi
 
 ## test: lint, then every test, including the ones that start real components.
-test: $(SETUP_STAMP) ui lint
-	$(CARGO) test --workspace --all-targets
+test: $(SETUP_STAMP) ui lint $(SMEE_DEPS)
+	KITEDESK_REQUIRE_SMEE=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 	$(MAKE) ui-test
 

@@ -145,9 +145,10 @@ async fn wrong_or_missing_tokens_get_401_and_no_stream() {
     }
 }
 
-/// The real `smee-client` (node, installed by `bench/setup.sh` under
-/// bench/tools/smee) forwards a relay webhook to a local target. Skipped,
-/// with a note, where node or that install is missing.
+/// The real `smee-client` (node, installed under bench/tools/smee by
+/// `make test` and `bench/setup.sh`) forwards a relay webhook to a local
+/// target. A plain `cargo test` without that install skips it with a note;
+/// under `make test` (`KITEDESK_REQUIRE_SMEE=1`) a missing install fails.
 #[tokio::test]
 async fn real_smee_client_forwards_to_a_local_target() {
     use tokio::io::AsyncBufReadExt as _;
@@ -159,6 +160,11 @@ async fn real_smee_client_forwards_to_a_local_target() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !js.exists() || !node_ok {
+        assert!(
+            std::env::var_os("KITEDESK_REQUIRE_SMEE").is_none(),
+            "node or smee-client missing at {} (make test installs it)",
+            js.display()
+        );
         eprintln!("skipped: node or smee-client missing (run bash bench/setup.sh)");
         return;
     }
