@@ -137,6 +137,16 @@ pub enum EnvelopeError {
     Attribute(&'static str),
 }
 
+/// A CloudEvent's attributes and data, for [`KiteEvent::from_cloudevent_parts`].
+#[derive(Debug, Clone)]
+pub struct CloudEventParts {
+    pub id: String,
+    pub source: String,
+    pub ty: String,
+    pub time: DateTime<Utc>,
+    pub data: serde_json::Value,
+}
+
 impl KiteEvent {
     /// Build the CloudEvents-SDK event, so the JSON we emit is the JSON the
     /// official SDKs produce and parse.
@@ -205,7 +215,33 @@ impl KiteEvent {
             }),
             None => serde_json::Value::Null,
         };
-        let ty = ce.ty().to_string();
+        Ok(KiteEvent::from_cloudevent_parts(
+            CloudEventParts {
+                id: ce.id().to_string(),
+                source: ce.source().to_string(),
+                ty: ce.ty().to_string(),
+                time: ce.time().copied().unwrap_or(DateTime::UNIX_EPOCH),
+                data,
+            },
+            ext_str,
+        ))
+    }
+
+    /// A [`KiteEvent`] from a CloudEvent's attributes and data, with Kite
+    /// Desk's extensions read through `ext_str` (as text). Behind
+    /// [`KiteEvent::from_cloudevent`] and the relay link's fast reading of
+    /// plain JSON CloudEvents, so both read extensions the same way.
+    pub fn from_cloudevent_parts(
+        parts: CloudEventParts,
+        ext_str: impl Fn(&str) -> Option<String>,
+    ) -> KiteEvent {
+        let CloudEventParts {
+            id,
+            source,
+            ty,
+            time,
+            data,
+        } = parts;
         let verified = ext_str(ext::VERIFIED)
             .or_else(|| ext_str("kite-verified"))
             .map(|v| v == "true");
@@ -219,15 +255,15 @@ impl KiteEvent {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(KiteEvent {
-            id: ce.id().to_string(),
-            source: ce.source().to_string(),
+        KiteEvent {
+            id,
+            source,
             source_name: ext_str(ext::SOURCE_NAME)
                 .or_else(|| ext_str("kite-source"))
                 .unwrap_or_else(|| derive_source_name(&ty).to_string()),
             summary: ext_str(ext::SUMMARY).unwrap_or_else(|| ty.clone()),
             ty,
-            time: ce.time().copied().unwrap_or(DateTime::UNIX_EPOCH),
+            time,
             data,
             seq: ext_str(ext::SEQ).and_then(|s| s.parse().ok()),
             original_headers,
@@ -244,7 +280,7 @@ impl KiteEvent {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_default(),
             importance_reason: ext_str(ext::IMPORTANCE_REASON).unwrap_or_default(),
-        })
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt as _, StreamExt as _};
-use kitedesk_core::event::{Verification, derive_source_name, ext, format_time};
+use kitedesk_core::event::{CloudEventParts, format_time};
 use kitedesk_core::importance::{self, Facts};
 use kitedesk_core::{KiteEvent, Manifest, providers};
 use kitedesk_store::NewEvent;
@@ -606,43 +606,16 @@ pub fn plain_cloudevent(text: &str) -> Option<(KiteEvent, Option<&str>)> {
         Some(raw) => (serde_json::from_str(raw.get()).ok()?, Some(raw.get())),
         None => (serde_json::Value::Null, None),
     };
-    let verified = ext_str(ext::VERIFIED)
-        .or_else(|| ext_str("kite-verified"))
-        .map(|v| v == "true");
-    let original_headers = ext_str(ext::ORIGINAL_HEADERS)
-        .and_then(|s| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s).ok())
-        .map(|m| {
-            m.into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let event = KiteEvent {
-        id,
-        source,
-        source_name: ext_str(ext::SOURCE_NAME)
-            .or_else(|| ext_str("kite-source"))
-            .unwrap_or_else(|| derive_source_name(&ty).to_string()),
-        summary: ext_str(ext::SUMMARY).unwrap_or_else(|| ty.clone()),
-        ty,
-        time,
-        data,
-        seq: ext_str(ext::SEQ).and_then(|s| s.parse().ok()),
-        original_headers,
-        verification: match verified {
-            Some(true) => Verification::verified(
-                ext_str(ext::VERIFY_REASON).unwrap_or_else(|| "verified upstream".into()),
-            ),
-            Some(false) => Verification::unverified(
-                ext_str(ext::VERIFY_REASON).unwrap_or_else(|| "unverified upstream".into()),
-            ),
-            None => Verification::unverified("no verification result from upstream"),
+    let event = KiteEvent::from_cloudevent_parts(
+        CloudEventParts {
+            id,
+            source,
+            ty,
+            time,
+            data,
         },
-        importance: ext_str(ext::IMPORTANCE)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_default(),
-        importance_reason: ext_str(ext::IMPORTANCE_REASON).unwrap_or_default(),
-    };
+        ext_str,
+    );
     Some((event, raw_data))
 }
 
