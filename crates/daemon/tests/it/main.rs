@@ -11,6 +11,7 @@ mod harness;
 mod ingress;
 mod notify;
 mod outbox;
+mod relays;
 mod secrets;
 mod stream;
 mod ui;
