@@ -12,6 +12,7 @@ mod notify;
 mod outbox;
 mod query;
 mod relays;
+mod retention;
 mod secrets;
 mod stream;
 mod ui;
@@ -56,6 +57,7 @@ pub(crate) fn router(api: Api) -> Router {
         .merge(outbox::routes())
         .merge(notify::routes())
         .merge(relays::routes())
+        .merge(retention::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

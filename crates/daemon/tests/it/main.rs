@@ -12,6 +12,7 @@ mod ingress;
 mod notify;
 mod outbox;
 mod relays;
+mod retention;
 mod secrets;
 mod stream;
 mod ui;
