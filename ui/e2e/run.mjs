@@ -253,6 +253,38 @@ const tests = [
     await p.close();
   }],
 
+  ['settings: a relay link is added, refused with its field, and removed; retention is saved', async () => {
+    await page.goto(`${daemon.base}/settings`);
+    const form = page.getByRole('form', { name: 'Add a relay link' });
+    await form.waitFor({ timeout: WAIT });
+    await form.getByLabel('Name', { exact: true }).fill('e2e-link');
+    await form.getByLabel('URL', { exact: true }).fill('ftp://relay.example');
+    await form.getByLabel('Team', { exact: true }).fill('t1');
+    await form.getByRole('button', { name: 'Add link' }).click();
+    await page.locator('[data-code="invalid_relay"]').waitFor({ timeout: WAIT });
+    assert((await page.locator('[data-code="invalid_relay"]').innerText()).includes('url:'), 'the error names the URL field');
+    await form.getByLabel('URL', { exact: true }).fill('ws://127.0.0.1:9/ws');
+    await form.getByLabel('Scopes').fill('source:github');
+    await form.getByRole('button', { name: 'Add link' }).click();
+    const row = page.locator('[data-relay="e2e-link"]');
+    await row.waitFor({ timeout: WAIT });
+    assert((await row.innerText()).includes('added here'), `the link shows where it comes from (${await row.innerText()})`);
+    const listed = await daemon.api('/api/relays');
+    assertEq(listed.json.relays.map((r) => r.name), ['e2e-link'], 'the API lists the added link');
+    await row.getByRole('button', { name: 'Remove' }).click();
+    await row.waitFor({ state: 'detached', timeout: WAIT });
+    assertEq((await daemon.api('/api/relays')).json.relays.length, 0, 'removed');
+
+    const ret = page.getByRole('form', { name: 'Retention' });
+    await ret.getByLabel(/at most \(events/).fill('1000000');
+    await ret.getByRole('button', { name: 'Save retention' }).click();
+    await ret.getByRole('status').waitFor({ timeout: WAIT });
+    assertEq((await daemon.api('/api/settings/retention')).json.max_events, 1000000, 'retention saved');
+    await ret.getByRole('button', { name: "Use kite.json's" }).click();
+    await page.waitForFunction(() => !document.body.innerText.includes("Use kite.json's"), null, { timeout: WAIT });
+    assertEq((await daemon.api('/api/settings/retention')).json.origin, 'manifest', 'retention reset');
+  }],
+
   ['no uncaught errors in the page', async () => {
     assertEq(pageErrors, [], 'page errors');
   }],

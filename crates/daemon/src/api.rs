@@ -443,7 +443,7 @@ impl Api {
         })
     }
 
-    /// Apply the manifest's `queue` retention now and every hour.
+    /// Apply the retention now and every hour.
     pub(crate) fn spawn_retention(&self) {
         let api = self.clone();
         tokio::spawn(async move {
@@ -457,15 +457,15 @@ impl Api {
         });
     }
 
+    /// Apply the retention in force (`/api/settings/retention`, else the
+    /// manifest's `queue` block).
     pub async fn apply_retention(&self) -> Result<u64, ApiError> {
-        let Some(q) = &self.0.config.manifest.queue else {
+        let (max_age, max_events) = self.retention_policy().await?;
+        if max_age.is_none() && max_events.is_none() {
             return Ok(0);
-        };
-        let cutoff = q
-            .retention
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-            .map(|d| Utc::now() - d);
-        let n = self.0.store.retain(cutoff, q.max_size).await?;
+        }
+        let cutoff = max_age.map(|d| Utc::now() - d);
+        let n = self.0.store.retain(cutoff, max_events).await?;
         if n > 0 {
             tracing::info!(deleted = n, "retention removed old events");
         }

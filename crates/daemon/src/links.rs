@@ -126,6 +126,8 @@ pub struct Links {
     /// Serialises starting waiting links (a set and a rotate at once must
     /// not start one link twice).
     starting: tokio::sync::Mutex<()>,
+    /// Serialises adding and removing links through the API.
+    pub(crate) editing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Links {
@@ -145,6 +147,7 @@ impl Default for Links {
             running: Mutex::new(Vec::new()),
             waiting: Mutex::new(Vec::new()),
             starting: tokio::sync::Mutex::new(()),
+            editing: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -153,20 +156,57 @@ impl Api {
     /// Start every configured relay link. Called once by the daemon.
     pub(crate) async fn start_links(&self) -> anyhow::Result<()> {
         for link in self.0.config.relays.clone() {
-            match self.link_token(&link).await {
-                Ok(token) => self.start_link(link, token).await?,
-                Err((secret, error)) => {
-                    tracing::error!(link = %link.name, secret = %secret, "{error}");
-                    lock(&self.0.links.waiting).push(Waiting {
-                        link,
-                        secret,
-                        error,
-                        since: Utc::now(),
-                    });
-                }
+            self.start_or_wait(link).await?;
+        }
+        // Links added through the API (`/api/relays`), after the configured
+        // ones (which win on a name clash).
+        for link in self.added_relay_links().await? {
+            self.start_or_wait(link).await?;
+        }
+        Ok(())
+    }
+
+    /// Start a link, or leave it waiting for its keychain secret.
+    pub(crate) async fn start_or_wait(&self, link: RelayLink) -> anyhow::Result<()> {
+        match self.link_token(&link).await {
+            Ok(token) => self.start_link(link, token).await?,
+            Err((secret, error)) => {
+                tracing::error!(link = %link.name, secret = %secret, "{error}");
+                lock(&self.0.links.waiting).push(Waiting {
+                    link,
+                    secret,
+                    error,
+                    since: Utc::now(),
+                });
             }
         }
         Ok(())
+    }
+
+    /// Stop one link (running or waiting); whether there was one.
+    pub(crate) async fn stop_link(&self, name: &str) -> bool {
+        let waited = {
+            let mut w = lock(&self.0.links.waiting);
+            let before = w.len();
+            w.retain(|x| x.link.name != name);
+            before != w.len()
+        };
+        let running: Vec<Running> = {
+            let mut r = lock(&self.0.links.running);
+            let (gone, rest) = std::mem::take(&mut *r)
+                .into_iter()
+                .partition(|l| l.name == name);
+            *r = rest;
+            gone
+        };
+        let found = waited || !running.is_empty();
+        for l in running {
+            l.handle.shutdown().await;
+            for t in l.tasks {
+                t.abort();
+            }
+        }
+        found
     }
 
     /// The link's token; for a keychain token that cannot be had, the

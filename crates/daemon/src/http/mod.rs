@@ -11,6 +11,8 @@ mod ingress;
 mod notify;
 mod outbox;
 mod query;
+mod relays;
+mod retention;
 mod secrets;
 mod stream;
 mod ui;
@@ -54,6 +56,8 @@ pub(crate) fn router(api: Api) -> Router {
         .merge(ui::api_routes())
         .merge(outbox::routes())
         .merge(notify::routes())
+        .merge(relays::routes())
+        .merge(retention::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

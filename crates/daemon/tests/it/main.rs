@@ -11,6 +11,8 @@ mod harness;
 mod ingress;
 mod notify;
 mod outbox;
+mod relays;
+mod retention;
 mod secrets;
 mod stream;
 mod ui;

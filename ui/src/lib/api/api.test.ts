@@ -65,6 +65,41 @@ describe('Client', () => {
     expect(calls[1].url).toBe('/api/events/a%20b%2F..%2Fc');
   });
 
+  it('adds, lists and removes relay links', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const c = new Client(fakeFetch(201, { name: 'work', origin: 'api' }, calls));
+    const added = await c.addRelay({ name: 'work', url: 'wss://relay.example/ws', team_id: 't1', scopes: ['source:github'], token: 'tok' });
+    expect(added.origin).toBe('api');
+    expect(calls[0].url).toBe('/api/relays');
+    expect(calls[0].init.method).toBe('POST');
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ name: 'work', url: 'wss://relay.example/ws', team_id: 't1', scopes: ['source:github'], token: 'tok' });
+    await c.relays();
+    expect(calls[1]).toMatchObject({ url: '/api/relays', init: { method: 'GET' } });
+    await c.removeRelay('a/b');
+    expect(calls[2]).toMatchObject({ url: '/api/relays/a%2Fb', init: { method: 'DELETE' } });
+  });
+
+  it('reports a refused relay link with its field', async () => {
+    const c = new Client(fakeFetch(400, { code: 'invalid_relay', message: 'url: must be a ws:// or wss:// URL' }));
+    const err = await c.addRelay({ name: 'x', url: 'ftp://x', team_id: 't' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe('invalid_relay');
+    expect(err.message).toMatch(/^url:/);
+  });
+
+  it('reads and saves retention', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const c = new Client(fakeFetch(200, { max_age_days: 7, max_events: null, origin: 'settings', manifest: { max_age_days: null, max_events: null }, deleted: 2 }, calls));
+    const r = await c.saveRetention({ max_age_days: 7, max_events: null });
+    expect(r.deleted).toBe(2);
+    expect(calls[0]).toMatchObject({ url: '/api/settings/retention', init: { method: 'PUT' } });
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ max_age_days: 7, max_events: null });
+    await c.saveRetention({ reset: true });
+    expect(JSON.parse(String(calls[1].init.body))).toEqual({ reset: true });
+    await c.retention();
+    expect(calls[2]).toMatchObject({ url: '/api/settings/retention', init: { method: 'GET' } });
+  });
+
   it('queryString drops null/empty and encodes', () => {
     expect(queryString({})).toBe('');
     expect(queryString({ q: 'a&b=c', x: null, y: '' })).toBe('?q=a%26b%3Dc');

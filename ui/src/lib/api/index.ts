@@ -14,6 +14,10 @@ import type {
   IngestOutcome,
   NotificationSettings,
   NotificationStatus,
+  NewRelay,
+  RelayInfo,
+  Retention,
+  RetentionInfo,
   SecretMeta,
   SecretsResponse,
   Sink,
@@ -179,6 +183,23 @@ export class Client {
   }
   notificationStatus(): Promise<NotificationStatus> {
     return this.request('GET', '/api/notifications/status');
+  }
+
+  // Relay links and retention (Settings)
+  relays(): Promise<{ relays: RelayInfo[] }> {
+    return this.request('GET', '/api/relays');
+  }
+  addRelay(r: NewRelay): Promise<RelayInfo> {
+    return this.request('POST', '/api/relays', r);
+  }
+  removeRelay(name: string): Promise<void> {
+    return this.request('DELETE', `/api/relays/${encodeURIComponent(name)}`);
+  }
+  retention(): Promise<RetentionInfo> {
+    return this.request('GET', '/api/settings/retention');
+  }
+  saveRetention(r: Retention | { reset: true }): Promise<RetentionInfo> {
+    return this.request('PUT', '/api/settings/retention', r);
   }
 
   /** The live feed; see {@link LiveFeed}. */

@@ -164,3 +164,36 @@ export interface NotificationStatus {
   suppressed_total: number;
   last?: Record<string, unknown>;
 }
+
+/** A relay link in `GET /api/relays`: configured (kite.json/flags, read-only) or added through the API. */
+export interface RelayInfo {
+  name: string;
+  url: string;
+  team_id: string;
+  scopes: string[];
+  origin: 'config' | 'api';
+  /** `keychain:relay/NAME` or `env`. */
+  token_from: string;
+  removable: boolean;
+  added_at?: string;
+  state?: string;
+  error?: string;
+}
+/** `POST /api/relays`; the token goes to the keychain as `relay/<name>` and is never sent back. */
+export interface NewRelay {
+  name: string;
+  url: string;
+  team_id: string;
+  scopes?: string[];
+  token?: string;
+}
+/** `null`: no limit of that kind. */
+export interface Retention {
+  max_age_days: number | null;
+  max_events: number | null;
+}
+export interface RetentionInfo extends Retention {
+  origin: 'settings' | 'manifest';
+  manifest: Retention;
+  deleted?: number;
+}
