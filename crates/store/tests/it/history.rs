@@ -931,3 +931,41 @@ async fn type_globs_in_the_list_match_what_the_live_feed_matches() {
         assert_eq!(got, want, "type glob {pattern:?}");
     }
 }
+
+#[tokio::test]
+async fn the_search_index_merges_wide_and_finds_events_across_many_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let s = Store::open(&path).await.unwrap();
+    // One event per transaction: each indexed alone writes a segment of its
+    // own, so a search reads across dozens of them and merges happen.
+    for n in 1..=40 {
+        s.insert(ev(
+            n,
+            "github",
+            "com.github.push",
+            Importance::Normal,
+            true,
+            "segmentword",
+        ))
+        .await
+        .unwrap();
+    }
+    let found = s
+        .list(&EventQuery {
+            q: Some("segmentword".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.events.len(), 40);
+    s.integrity_check().await.unwrap();
+    let mut c = raw(&path).await;
+    let automerge: i64 =
+        sqlx::query_scalar("SELECT v FROM events_fts_config WHERE k = 'automerge'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(automerge, 16, "the migration widens FTS5 merges");
+}
