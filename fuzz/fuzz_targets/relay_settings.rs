@@ -13,7 +13,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(r) => {
             let slug_ok = !r.name.is_empty()
                 && r.name.len() <= 64
-                && r.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 && !r.name.starts_with('-');
             assert!(slug_ok && r.name != "local", "name {:?}", r.name);
             assert!(
@@ -23,14 +25,29 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(r.url.len() <= 2048);
             assert!(!r.url.chars().any(|c| c.is_whitespace() || c.is_control()));
-            let authority = r.url.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+            let authority = r
+                .url
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or_default();
             let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
-            assert!(!authority.is_empty() && !authority.contains('@'), "url {:?}", r.url);
+            assert!(
+                !authority.is_empty() && !authority.contains('@'),
+                "url {:?}",
+                r.url
+            );
             assert!(!r.team_id.is_empty() && r.team_id.len() <= 256);
-            assert!(!r.team_id.chars().any(|c| c.is_whitespace() || c.is_control()));
+            assert!(
+                !r.team_id
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            );
             for s in &r.scopes {
                 assert!(
-                    s == "*" || ["source:", "type:", "agent_to:"].iter().any(|p| s.len() > p.len() && s.starts_with(p)),
+                    s == "*"
+                        || ["source:", "type:", "agent_to:"]
+                            .iter()
+                            .any(|p| s.len() > p.len() && s.starts_with(p)),
                     "scope {s:?}"
                 );
             }
@@ -45,7 +62,13 @@ fuzz_target!(|data: &[u8]| {
             let back = parse_new_relay(&serde_json::to_vec(&again).unwrap())
                 .unwrap_or_else(|e| panic!("{again} refused: {}", e.message));
             assert_eq!(
-                (&back.name, &back.url, &back.team_id, &back.scopes, back.has_token()),
+                (
+                    &back.name,
+                    &back.url,
+                    &back.team_id,
+                    &back.scopes,
+                    back.has_token()
+                ),
                 (&r.name, &r.url, &r.team_id, &r.scopes, r.has_token())
             );
         }

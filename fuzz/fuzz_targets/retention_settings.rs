@@ -11,9 +11,13 @@ fuzz_target!(|data: &[u8]| {
     match parse_retention_update(data) {
         Ok(RetentionUpdate::Reset) => {}
         Ok(RetentionUpdate::Set(r)) => {
-            assert!(r.max_age_days.is_none_or(|d| (1..=36_500).contains(&d)), "{r:?}");
             assert!(
-                r.max_events.is_none_or(|n| (1..=1_000_000_000).contains(&n)),
+                r.max_age_days.is_none_or(|d| (1..=36_500).contains(&d)),
+                "{r:?}"
+            );
+            assert!(
+                r.max_events
+                    .is_none_or(|n| (1..=1_000_000_000).contains(&n)),
                 "{r:?}"
             );
             let again = parse_retention_update(&serde_json::to_vec(&r).unwrap()).unwrap();

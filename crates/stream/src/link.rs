@@ -144,7 +144,10 @@ fn surrogates_paired(json: &str) -> bool {
         u16::from_str_radix(digits, 16).ok()
     };
     let mut i = 0;
-    while let Some(off) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
         let at = i + off;
         if bytes.get(at + 1) != Some(&b'u') {
             i = at + 2; // `\"`, `\\`, `\n`, …

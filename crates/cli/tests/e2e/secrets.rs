@@ -473,19 +473,12 @@ async fn connection(d: &Daemon, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no connection {name:?} in {health}"))
 }
 
-pub(super) async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+pub(super) async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kitedesk_testkit::eventually_within(Duration::from_secs(60), what, f).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

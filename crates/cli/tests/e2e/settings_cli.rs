@@ -108,7 +108,15 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
     let (ok, _, err) = cli(
         &session,
         &d,
-        &["relays", "add", "Not A Slug", "--url", &r.ws, "--team", &team],
+        &[
+            "relays",
+            "add",
+            "Not A Slug",
+            "--url",
+            &r.ws,
+            "--team",
+            &team,
+        ],
         "tok\n",
     );
     assert!(!ok);
@@ -116,7 +124,16 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
     let (ok, _, err) = cli(
         &session,
         &d,
-        &["relays", "add", "acme", "--url", &r.ws, "--team", &team, "--no-token"],
+        &[
+            "relays",
+            "add",
+            "acme",
+            "--url",
+            &r.ws,
+            "--team",
+            &team,
+            "--no-token",
+        ],
         "",
     );
     assert!(!ok);
@@ -124,7 +141,9 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
     let (ok, _, err) = cli(
         &session,
         &d,
-        &["relays", "add", "other", "--url", "ftp://x", "--team", &team],
+        &[
+            "relays", "add", "other", "--url", "ftp://x", "--team", &team,
+        ],
         "tok\n",
     );
     assert!(!ok);
@@ -236,7 +255,10 @@ async fn retention_show_set_reset_through_the_cli() {
     // Bad input: the API's code and message, non-zero exit, nothing changed.
     let (ok, _, err) = super::run_cli(dir, &["retention", "set", "--max-age", "0"]);
     assert!(!ok);
-    assert!(err.contains("invalid_retention (400): max_age_days:"), "{err}");
+    assert!(
+        err.contains("invalid_retention (400): max_age_days:"),
+        "{err}"
+    );
     let (ok, _, err) = super::run_cli(dir, &["retention", "set", "--max-age", "forever"]);
     assert!(!ok);
     assert!(err.contains("not a whole number"), "{err}");

@@ -56,7 +56,10 @@ fn surrogate_escapes_are_taken_only_when_paired() {
         frame(r#"{"\udbff":1}"#),
         r#"{"type":"event","seq":7,"event":{},"extra":"\udae2"}"#.to_owned(),
     ] {
-        assert!(serde_json::from_str::<ServerMessage>(&text).is_err(), "{text}");
+        assert!(
+            serde_json::from_str::<ServerMessage>(&text).is_err(),
+            "{text}"
+        );
         assert!(!agrees_with_the_protocol_type(&text), "{text}");
     }
 }
