@@ -110,7 +110,16 @@ printf '[!a-c]?[0-9]\nzz7' | seed glob class
 mkdir -p "$C/relay_event"
 cp "$C/relay_frame/"* "$C/cloudevent/"* "$C/relay_event/"
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event; do
+# relay_settings / retention_settings: POST /api/relays and
+# PUT /api/settings/retention bodies.
+printf '{"name":"acme","url":"ws://127.0.0.1:7700/ws","team_id":"team_abc","scopes":["*","source:github","type:com.github.*"],"token":"kite_deadbeef"}' | seed relay_settings full
+printf '{"name":"eu-1","url":"https://relay.example","team_id":"t"}' | seed relay_settings https-base
+printf '{"name":"x","url":"wss://relay.example:443/ws?x=1","team_id":"t","scopes":["agent_to:bot"]}' | seed relay_settings wss
+printf '{"max_age_days":30,"max_events":100000}' | seed retention_settings both
+printf '{"max_age_days":null}' | seed retention_settings null
+printf '{"reset":true}' | seed retention_settings reset
+
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 

@@ -10,6 +10,8 @@ mod events;
 mod forward;
 mod relay;
 mod relay_links;
+mod relays_cmd;
+mod retention_cmd;
 mod run_cmd;
 mod secrets;
 mod send_test;
@@ -81,6 +83,11 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Run a kite.json manifest against a relay: filters, enrichment, scoring, sinks.
     Run(run_cmd::RunArgs),
+    /// The daemon's relay links: list, add (token from stdin or a prompt), rm.
+    #[command(subcommand)]
+    Relays(relays_cmd::RelaysCommand),
+    /// How long the history keeps events: show, set, reset.
+    Retention(retention_cmd::RetentionArgs),
 }
 
 fn main() -> ExitCode {
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
             Command::Retry(args) => deliveries::retry(args).await,
             Command::Forward(args) => forward::run(args).await,
             Command::Run(args) => run_cmd::run(args).await,
+            Command::Relays(cmd) => relays_cmd::run(cmd).await,
+            Command::Retention(args) => retention_cmd::run(args).await,
         }
     });
     match result {

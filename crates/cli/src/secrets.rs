@@ -159,7 +159,7 @@ pub async fn run(cmd: SecretsCommand) -> anyhow::Result<()> {
 }
 
 /// One API call; a non-2xx answer becomes `code (status): message`.
-async fn call(
+pub(crate) async fn call(
     c: &Client,
     method: Method,
     path: &str,
@@ -205,7 +205,7 @@ fn daemon(target: &Target) -> anyhow::Result<Client> {
 
 /// Percent-encode everything but the name alphabet (names are checked by
 /// the daemon; this only keeps a typo from changing the URL's shape).
-fn encode(name: &str) -> String {
+pub(crate) fn encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'_' | b'-' | b'/' => {
@@ -218,7 +218,7 @@ fn encode(name: &str) -> String {
 
 /// The value: stdin when piped (one trailing newline dropped), else a
 /// no-echo prompt on the terminal.
-fn read_value(name: &str) -> anyhow::Result<String> {
+pub(crate) fn read_value(name: &str) -> anyhow::Result<String> {
     let value = if std::io::stdin().is_terminal() {
         rpassword::prompt_password(format!("Value for {name} (not echoed): "))
             .context("cannot read the value from the terminal")?

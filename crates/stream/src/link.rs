@@ -122,12 +122,56 @@ struct EventFrame<'a> {
 /// for anything else, which the link parses as a [`ServerMessage`]).
 pub fn event_frame(text: &str) -> Option<Incoming> {
     match serde_json::from_str::<EventFrame<'_>>(text) {
-        Ok(f) if f.ty == "event" => Some(Incoming {
+        // A `RawValue` (and an ignored field) skips `\u` escapes without
+        // checking that surrogates are paired, which `ServerMessage` (parsing
+        // every string) refuses: such a frame goes to the slow path.
+        Ok(f) if f.ty == "event" && surrogates_paired(text) => Some(Incoming {
             seq: f.seq,
             event: f.event,
         }),
         _ => None,
     }
+}
+
+/// Whether every `\u` escape of a surrogate in `json` (text serde_json has
+/// already read as valid JSON, so a `\` only ever starts an escape inside a
+/// string) is a high surrogate followed by a `\u` low surrogate, as
+/// serde_json requires of a string it unescapes.
+fn surrogates_paired(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    let hex = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(bytes.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut i = 0;
+    while let Some(off) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        let at = i + off;
+        if bytes.get(at + 1) != Some(&b'u') {
+            i = at + 2; // `\"`, `\\`, `\n`, …
+            continue;
+        }
+        let Some(unit) = hex(at + 2) else {
+            return false;
+        };
+        match unit {
+            0xD800..=0xDBFF => {
+                let low = match bytes.get(at + 6..at + 8) {
+                    Some(b"\\u") => hex(at + 8),
+                    _ => None,
+                };
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return false;
+                }
+                i = at + 12;
+            }
+            0xDC00..=0xDFFF => return false,
+            _ => i = at + 6,
+        }
+    }
+    true
 }
 
 /// The consumer's side of "ack after commit".

@@ -14,6 +14,7 @@
 //! Every child is killed when the session is dropped.
 
 mod notifications;
+mod poll;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 pub use notifications::{Notification, NotificationWatch};
+pub use poll::eventually_within;
 
 /// How long a service may take to appear on the bus.
 const START_DEADLINE: Duration = Duration::from_secs(20);

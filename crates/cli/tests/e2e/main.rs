@@ -12,6 +12,7 @@ mod forward;
 mod forward_faults;
 mod notify;
 mod secrets;
+mod settings_cli;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

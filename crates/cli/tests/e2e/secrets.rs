@@ -16,12 +16,12 @@ use super::push_body;
 const FIRST: &str = "kd-e2e-first-7f3a9c2e5b8d41f6a0c3";
 const SECOND: &str = "kd-e2e-second-1b6e8d0f4a2c97e5b3d1";
 
-struct Daemon {
+pub(super) struct Daemon {
     child: Child,
-    url: String,
-    token: String,
-    data_dir: PathBuf,
-    log: PathBuf,
+    pub(super) url: String,
+    pub(super) token: String,
+    pub(super) data_dir: PathBuf,
+    pub(super) log: PathBuf,
 }
 
 impl Drop for Daemon {
@@ -31,7 +31,7 @@ impl Drop for Daemon {
     }
 }
 
-fn kitedesk(session: &DesktopSession, data_dir: &Path) -> Command {
+pub(super) fn kitedesk(session: &DesktopSession, data_dir: &Path) -> Command {
     let mut c = session.command(env!("CARGO_BIN_EXE_kitedesk"));
     c.env("KITEDESK_DATA_DIR", data_dir)
         .env_remove("KITEDESK_URL")
@@ -45,7 +45,7 @@ fn kitedesk(session: &DesktopSession, data_dir: &Path) -> Command {
 }
 
 /// `kitedesk serve` in the session, debug logging to a file.
-fn serve(session: &DesktopSession, dir: &Path) -> Daemon {
+pub(super) fn serve(session: &DesktopSession, dir: &Path) -> Daemon {
     serve_with(session, dir, &[])
 }
 
@@ -129,7 +129,7 @@ async fn post_hook(d: &Daemon, secret: Option<&str>, delivery: &str) -> (u16, se
     (status, resp.json().await.unwrap_or_default())
 }
 
-async fn api(
+pub(super) async fn api(
     d: &Daemon,
     method: reqwest::Method,
     path: &str,
@@ -146,12 +146,12 @@ async fn api(
     (status, resp.json().await.unwrap_or_default())
 }
 
-fn lookup(session: &DesktopSession, account: &str) -> Option<String> {
+pub(super) fn lookup(session: &DesktopSession, account: &str) -> Option<String> {
     session.secret_lookup(&[("service", "kitedesk"), ("username", account)])
 }
 
 /// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -164,7 +164,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
+pub(super) fn contains(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
@@ -395,7 +395,7 @@ async fn a_locked_keychain_is_named_as_such() {
 }
 
 /// `kitedesk relay --data-dir DIR ARGS…` (an admin command); its stdout.
-fn relay_admin(relay_dir: &Path, args: &[&str]) -> String {
+pub(super) fn relay_admin(relay_dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
         .arg("relay")
         .arg("--data-dir")
@@ -411,11 +411,11 @@ fn relay_admin(relay_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-struct RelayProc {
+pub(super) struct RelayProc {
     child: Child,
-    ws: String,
-    hooks: String,
-    log: PathBuf,
+    pub(super) ws: String,
+    pub(super) hooks: String,
+    pub(super) log: PathBuf,
 }
 
 impl Drop for RelayProc {
@@ -427,7 +427,7 @@ impl Drop for RelayProc {
 
 /// The real `kitedesk relay` on a free port; its URLs from stdout (printed
 /// once it listens).
-fn relay(relay_dir: &Path) -> RelayProc {
+pub(super) fn relay(relay_dir: &Path) -> RelayProc {
     let log = relay_dir.join("relay.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kitedesk"))
         .arg("relay")
@@ -473,19 +473,12 @@ async fn connection(d: &Daemon, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no connection {name:?} in {health}"))
 }
 
-async fn wait_until<T, F, Fut>(what: &str, mut f: F) -> T
+pub(super) async fn wait_until<T, F, Fut>(what: &str, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    kitedesk_testkit::eventually_within(Duration::from_secs(60), what, f).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

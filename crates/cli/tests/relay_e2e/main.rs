@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use kitedesk_relay::{Relay, RelayConfig, RunningRelay, TokenKind, admin};
+use kitedesk_testkit::eventually_within;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -30,25 +31,6 @@ where
     Fut: std::future::Future<Output = Option<T>>,
 {
     eventually_within(DEADLINE, what, f).await
-}
-
-/// Poll `f` until it yields `Some`, or fail after `limit`.
-async fn eventually_within<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// A TCP proxy whose target can change and whose connections can be cut.

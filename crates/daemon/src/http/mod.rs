@@ -19,6 +19,8 @@ mod ui;
 
 pub use query::event_query as event_query_from_params;
 pub use query::{VolumeParams, volume_params};
+pub use relays::{RelayRequest, parse_new_relay};
+pub use retention::{Retention, RetentionUpdate, parse_retention_update};
 
 use std::time::Duration;
 

@@ -248,26 +248,14 @@ impl Api {
         Ok(RelayList { relays })
     }
 
-    async fn add_relay(&self, req: NewRelay) -> Result<AddedRelay, ApiError> {
-        let name = req.name.trim().to_string();
-        if !kitedesk_core::manifest::valid_slug(&name) {
-            return Err(invalid(
-                "name",
-                format!("{name:?} must match ^[a-z0-9][a-z0-9-]{{0,63}}$"),
-            ));
-        }
-        if name == "local" {
-            return Err(invalid("name", "\"local\" is the local ingress"));
-        }
-        let url = check_url(&req.url)?;
-        let team_id = req.team_id.trim().to_string();
-        if team_id.is_empty()
-            || team_id.len() > 256
-            || team_id.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(invalid("team_id", "must be a non-empty id without spaces"));
-        }
-        let scopes = check_scopes(&req.scopes)?;
+    async fn add_relay(&self, req: RelayRequest) -> Result<AddedRelay, ApiError> {
+        let RelayRequest {
+            name,
+            url,
+            team_id,
+            scopes,
+            token,
+        } = req;
         let _one_at_a_time = self.0.links.editing.lock().await;
         if self.0.config.relays.iter().any(|c| c.name == name) {
             return Err(ApiError::new(
@@ -291,7 +279,7 @@ impl Api {
             scopes,
             added_at: format_time(Utc::now()),
         };
-        if let Some(token) = req.token {
+        if let Some(token) = token {
             self.store_relay_token(&relay.secret_name(), token).await?;
         }
         added.push(relay.clone());
@@ -371,6 +359,58 @@ impl Api {
     }
 }
 
+/// A `POST /api/relays` body, parsed and checked ([`parse_new_relay`]).
+#[derive(Debug)]
+pub struct RelayRequest {
+    /// A slug, not `local`.
+    pub name: String,
+    /// The WebSocket URL ([`check_url`]'s).
+    pub url: String,
+    pub team_id: String,
+    pub scopes: Vec<String>,
+    token: Option<SecretValue>,
+}
+
+impl RelayRequest {
+    /// Whether the body carried a token (for the keychain).
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+}
+
+/// Parse and check a `POST /api/relays` body: everything but clashes with
+/// existing links. Errors are 400 `invalid_body` (never echoing the body,
+/// which may carry a token) or `invalid_relay` naming the field.
+pub fn parse_new_relay(bytes: &[u8]) -> Result<RelayRequest, ApiError> {
+    let req = body(bytes)?;
+    let name = req.name.trim().to_string();
+    if !kitedesk_core::manifest::valid_slug(&name) {
+        return Err(invalid(
+            "name",
+            format!("{name:?} must match ^[a-z0-9][a-z0-9-]{{0,63}}$"),
+        ));
+    }
+    if name == "local" {
+        return Err(invalid("name", "\"local\" is the local ingress"));
+    }
+    let url = check_url(&req.url)?;
+    let team_id = req.team_id.trim().to_string();
+    if team_id.is_empty()
+        || team_id.len() > 256
+        || team_id.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid("team_id", "must be a non-empty id without spaces"));
+    }
+    let scopes = check_scopes(&req.scopes)?;
+    Ok(RelayRequest {
+        name,
+        url,
+        team_id,
+        scopes,
+        token: req.token,
+    })
+}
+
 /// Parse a JSON body without echoing any of it (it may carry a token).
 fn body(bytes: &[u8]) -> Result<NewRelay, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -391,7 +431,7 @@ async fn list(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
 }
 
 async fn add(State(api): State<Api>, bytes: Bytes) -> Result<Response, ApiError> {
-    let relay = api.add_relay(body(&bytes)?).await?;
+    let relay = api.add_relay(parse_new_relay(&bytes)?).await?;
     let view = api
         .list_relays()
         .await?

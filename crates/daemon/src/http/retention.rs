@@ -26,7 +26,7 @@ pub(crate) fn routes() -> Router<Api> {
 /// A retention policy; `null` means no limit of that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Retention {
+pub struct Retention {
     #[serde(default)]
     pub max_age_days: Option<u32>,
     #[serde(default)]
@@ -137,6 +137,35 @@ impl Api {
     }
 }
 
+/// What a `PUT /api/settings/retention` body asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RetentionUpdate {
+    /// `{"reset": true}`: forget the setting, use the manifest's again.
+    Reset,
+    /// A checked policy.
+    Set(Retention),
+}
+
+/// Parse and check a `PUT /api/settings/retention` body. Errors are 400
+/// `invalid_body` or `invalid_retention` naming the field.
+pub fn parse_retention_update(bytes: &[u8]) -> Result<RetentionUpdate, ApiError> {
+    let req: PutRetention = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_body",
+            format!("{e}; expected {{max_age_days: 1..={MAX_AGE_DAYS} | null, max_events: 1..={MAX_EVENTS} | null}} or {{reset: true}}"),
+        )
+    })?;
+    if req.reset {
+        return Ok(RetentionUpdate::Reset);
+    }
+    let r = Retention {
+        max_age_days: req.max_age_days,
+        max_events: req.max_events,
+    };
+    r.check()?;
+    Ok(RetentionUpdate::Set(r))
+}
+
 async fn get_retention(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(api.retention_view(None).await?))
 }
@@ -145,24 +174,16 @@ async fn put_retention(
     State(api): State<Api>,
     bytes: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let req: PutRetention = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_body",
-            format!("{e}; expected {{max_age_days: 1..={MAX_AGE_DAYS} | null, max_events: 1..={MAX_EVENTS} | null}} or {{reset: true}}"),
-        )
-    })?;
-    if req.reset {
-        api.store()
-            .put_setting(RETENTION_KEY, &serde_json::Value::Null)
-            .await?;
-    } else {
-        let r = Retention {
-            max_age_days: req.max_age_days,
-            max_events: req.max_events,
-        };
-        r.check()?;
-        let v = serde_json::to_value(r).map_err(|e| ApiError::internal(&e))?;
-        api.store().put_setting(RETENTION_KEY, &v).await?;
+    match parse_retention_update(&bytes)? {
+        RetentionUpdate::Reset => {
+            api.store()
+                .put_setting(RETENTION_KEY, &serde_json::Value::Null)
+                .await?;
+        }
+        RetentionUpdate::Set(r) => {
+            let v = serde_json::to_value(r).map_err(|e| ApiError::internal(&e))?;
+            api.store().put_setting(RETENTION_KEY, &v).await?;
+        }
     }
     let deleted = api.apply_retention().await?;
     Ok(Json(api.retention_view(Some(deleted)).await?))

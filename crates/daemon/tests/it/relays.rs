@@ -8,29 +8,12 @@ use std::time::Duration;
 use kitedesk_daemon::links::{RelayLink, RelayToken};
 use kitedesk_daemon::{Daemon, DaemonConfig, RunningDaemon};
 use kitedesk_relay::{Relay, RelayConfig, RunningRelay, TokenKind, admin};
+use kitedesk_testkit::eventually_within;
 use serde_json::{Value, json};
 
 use crate::harness::{MANIFEST, config, default_env};
 
 const RELAY_TOKEN: &str = "kite-api-token-never-echoed-7f3a";
-
-async fn until<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 struct TestRelay {
     _dir: tempfile::TempDir,
@@ -164,15 +147,21 @@ async fn a_relay_link_added_through_the_api_connects_survives_a_restart_and_is_r
         "the token went to the keychain"
     );
 
-    until(20, "the added link to connect", || async {
-        let l = relays(&http, &d).await;
-        (l.len() == 1 && l[0]["state"] == "connected").then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(20),
+        "the added link to connect",
+        || async {
+            let l = relays(&http, &d).await;
+            (l.len() == 1 && l[0]["state"] == "connected").then_some(())
+        },
+    )
     .await;
     post_hook(&http, &r, "it-relay-1").await;
-    until(20, "the relayed event in the history", || async {
-        has_event(&d, "it-relay-1").await.then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(20),
+        "the relayed event in the history",
+        || async { has_event(&d, "it-relay-1").await.then_some(()) },
+    )
     .await;
 
     // Same name again: 409.
@@ -202,19 +191,25 @@ async fn a_relay_link_added_through_the_api_connects_survives_a_restart_and_is_r
     let d = Daemon::start(daemon_config(dir.path(), &keychain))
         .await
         .unwrap();
-    until(20, "the restored link to connect", || async {
-        let l = relays(&http, &d).await;
-        (l.len() == 1
-            && l[0]["name"] == "work"
-            && l[0]["origin"] == "api"
-            && l[0]["state"] == "connected")
-            .then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(20),
+        "the restored link to connect",
+        || async {
+            let l = relays(&http, &d).await;
+            (l.len() == 1
+                && l[0]["name"] == "work"
+                && l[0]["origin"] == "api"
+                && l[0]["state"] == "connected")
+                .then_some(())
+        },
+    )
     .await;
     post_hook(&http, &r, "it-relay-2").await;
-    until(20, "an event after the restart", || async {
-        has_event(&d, "it-relay-2").await.then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(20),
+        "an event after the restart",
+        || async { has_event(&d, "it-relay-2").await.then_some(()) },
+    )
     .await;
 
     // Delete: gone from the list, the connections, the keychain; events
@@ -267,10 +262,14 @@ async fn a_link_without_a_token_waits_for_its_secret() {
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    until(20, "the link to start once its secret is set", || async {
-        let l = relays(&http, &d).await;
-        (l[0]["state"] == "connected").then_some(())
-    })
+    eventually_within(
+        Duration::from_secs(20),
+        "the link to start once its secret is set",
+        || async {
+            let l = relays(&http, &d).await;
+            (l[0]["state"] == "connected").then_some(())
+        },
+    )
     .await;
     d.shutdown().await.unwrap();
 }

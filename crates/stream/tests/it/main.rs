@@ -5,6 +5,8 @@
 
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod fuzz_regression;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
