@@ -108,11 +108,7 @@ fn parse_args() -> Result<Args, String> {
                 a.mix_bytes = Some(val()?.parse().map_err(|e| format!("--mix-bytes: {e}"))?)
             }
             "--max-payload" => {
-                a.max_payload = Some(
-                    val()?
-                        .parse()
-                        .map_err(|e| format!("--max-payload: {e}"))?,
-                )
+                a.max_payload = Some(val()?.parse().map_err(|e| format!("--max-payload: {e}"))?)
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
