@@ -106,9 +106,12 @@ field() { sed -nE "s/.*(^| )$1=([^ ]+).*/\2/p" <<<"$2"; }
 # file name) the history was made with: it is reused while each of them is
 # unchanged (migrations added since are applied by the daemon when it opens
 # the history); regenerated when one changed or disappeared, when the event
-# count differs, or with BENCH_REGEN=1. Builds bench/gen first.
+# count differs, when BENCH_GEN_ARGS (extra kitedesk-bench-gen options such
+# as the smaller payload mix `--mix-bytes 100000`, recorded in
+# DATA_DIR/gen-args) differ, or with BENCH_REGEN=1. Builds bench/gen first.
 ensure_history() {
     local events=$1 data=$2 words=$3 mig="$ROOT/crates/store/migrations" regen=${BENCH_REGEN:-}
+    local gen_args=${BENCH_GEN_ARGS:-}
     log "building the generator and the query client (bench/gen)"
     cargo build --release --quiet --manifest-path "$BENCH_DIR/gen/Cargo.toml" \
         --target-dir "$BENCH_DIR/gen/target" >&2 || die "bench/gen build failed"
@@ -129,13 +132,19 @@ ensure_history() {
             log "$data does not hold $events events: regenerating"
             regen=1
         }
+        [ "$(cat "$data/gen-args" 2>/dev/null)" = "$gen_args" ] || {
+            log "$data was made with other generator options than '$gen_args': regenerating"
+            regen=1
+        }
     fi
     if [ -n "$regen" ] || [ ! -f "$data/bench-gen.json" ]; then
         rm -rf "$data"
         log "generating $events events into $data (a 1M history takes 10+ minutes)"
-        "$BENCH_DIR/gen/target/release/kitedesk-bench-gen" --data-dir "$data" \
-            --events "$events" --words "$words" >/dev/null || die "bench/gen failed"
+        # shellcheck disable=SC2086 # BENCH_GEN_ARGS is a list of options
+        nice -n 10 "$BENCH_DIR/gen/target/release/kitedesk-bench-gen" --data-dir "$data" \
+            --events "$events" --words "$words" $gen_args >/dev/null || die "bench/gen failed"
         (cd "$mig" && sha256sum -- *.sql) >"$data/migrations"
+        printf '%s' "$gen_args" >"$data/gen-args"
     else
         log "reusing $data ($(jq -r .events "$data/bench-gen.json") events, generated $(jq -r .generated_at "$data/bench-gen.json"))"
     fi

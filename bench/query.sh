@@ -66,13 +66,23 @@ QUERIES=(
 # Page 2 of the filtered query, through the cursor the first page returned.
 cursor=$(api "/api/events?source=github&min_importance=normal&limit=50" | jq -r .next_cursor)
 QUERIES+=("filtered page 2 (cursor)|-|/api/events?source=github&min_importance=normal&limit=50&cursor=$cursor")
+# Deep keyset pages: the same filtered and full-text queries with a cursor
+# halfway into the history and one 95 % of the way to its oldest event
+# (ids grow with time; the cursor is an event id).
+top=$(api "/api/events?limit=1" | jq -r '.events[0].id')
+for depth in "middle|2" "95 % deep|20"; do
+    IFS='|' read -r where div <<<"$depth"
+    c=$((top / div))
+    QUERIES+=("filtered page, $where (cursor $c)|-|/api/events?source=github&min_importance=normal&limit=50&cursor=$c")
+    QUERIES+=("full-text 'merged' page, $where|-|/api/events?q=merged&limit=50&cursor=$c")
+done
 
 MACHINE=$(machine)
 {
     echo "# bench/query.sh $EVENTS $REQUESTS  ($STAMP, commit $(git_rev))"
     echo "machine: $MACHINE"
     echo "history: $DATA ($(du -sh "$DATA" | cut -f1)), generated $(jq -r .generated_at "$GEN")"
-    jq -c '{events, by_source, by_importance, word_share, rows_per_sec}' "$GEN"
+    jq -c '{events, by_source, by_importance, word_share, rows_per_sec, db_bytes, payload_bytes, mix: (.mix // {} | del(.fixtures))}' "$GEN"
 } >"$REPORT"
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }

@@ -5,6 +5,7 @@
 //! kitedesk-bench-gen --data-dir DIR [--events 1000000] [--days 30]
 //!                    [--batch 2000] [--fixtures crates/core/tests/fixtures]
 //!                    [--words w1,w2,...] [--push FILE]
+//!                    [--mix-bytes S] [--max-payload BYTES]
 //! ```
 //!
 //! `--push FILE` stores N copies of one GitHub push body (e.g. the one
@@ -21,6 +22,20 @@
 //! gets a distinct id (GitHub/Paperclip: a delivery header; Stripe/Kiket: the
 //! payload's own `id`, rewritten in the payload text) and a received time
 //! spread evenly over the last `--days` days, so ids and times both grow.
+//!
+//! By default every fixture is used equally often (the "real mix": about
+//! 10 KB of payload per event, 4.9 KB of history on disk). Two options make
+//! a smaller history, for 10M events, out of the same whole payloads (none
+//! is truncated or edited beyond its ids):
+//! * `--mix-bytes S` weights the fixtures: in each cycle a fixture of `s`
+//!   bytes appears `ceil(S / s)` times (at least once), so small payloads
+//!   (Kiket, Paperclip, small Stripe objects) come up more often than the
+//!   25 KB pull requests, and each fixture contributes at least S bytes a
+//!   cycle. Appearances are interleaved round by round.
+//! * `--max-payload BYTES` leaves out the fixtures larger than BYTES.
+//!
+//! `bench-gen.json` records the mix (`mix`: the options, the fixtures
+//! used with their size and weight, the average payload bytes per event).
 //!
 //! Writes `DIR/history.db` and `DIR/bench-gen.json` (counts, the share of
 //! events containing each `--words` word, a unique event id to search for).
@@ -50,6 +65,8 @@ struct Args {
     fixtures: PathBuf,
     words: Vec<String>,
     push: Option<PathBuf>,
+    mix_bytes: Option<usize>,
+    max_payload: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +79,8 @@ fn parse_args() -> Result<Args, String> {
         fixtures: root.join("crates/core/tests/fixtures"),
         words: Vec::new(),
         push: None,
+        mix_bytes: None,
+        max_payload: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -85,6 +104,12 @@ fn parse_args() -> Result<Args, String> {
                     .collect()
             }
             "--push" => a.push = Some(PathBuf::from(val()?)),
+            "--mix-bytes" => {
+                a.mix_bytes = Some(val()?.parse().map_err(|e| format!("--mix-bytes: {e}"))?)
+            }
+            "--max-payload" => {
+                a.max_payload = Some(val()?.parse().map_err(|e| format!("--max-payload: {e}"))?)
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -357,6 +382,26 @@ fn run(args: Args) -> Result<(), String> {
             event_name: Some("push".into()),
         }],
     };
+    let mut templates = templates;
+    if let Some(max) = args.max_payload {
+        templates.retain(|t| t.body.len() <= max);
+        if templates.is_empty() {
+            return Err(format!("no fixture is at most {max} bytes"));
+        }
+    }
+    // The order events are made in: template indices, one cycle.
+    let weights: Vec<usize> = templates
+        .iter()
+        .map(|t| match args.mix_bytes {
+            Some(s) => s.div_ceil(t.body.len().max(1)).max(1),
+            None => 1,
+        })
+        .collect();
+    let rounds = weights.iter().copied().max().unwrap_or(1);
+    let w = &weights;
+    let cycle: Vec<usize> = (0..rounds)
+        .flat_map(|r| (0..w.len()).filter(move |&i| w[i] > r))
+        .collect();
     let manifest = Manifest::embedded_default();
     std::fs::create_dir_all(&args.data_dir).map_err(|e| e.to_string())?;
     let db = args.data_dir.join("history.db");
@@ -370,9 +415,31 @@ fn run(args: Args) -> Result<(), String> {
     let now = Utc::now();
     let start = now - Duration::days(args.days);
     let span_ms = (now - start).num_milliseconds();
-    let t_count = templates.len() as u64;
+    let c_len = cycle.len() as u64;
+    // Events made from each template (the cycle repeated, then its start).
+    let mut per_template = vec![0u64; templates.len()];
+    for (k, &i) in cycle.iter().enumerate() {
+        per_template[i] += total / c_len + u64::from((k as u64) < total % c_len);
+    }
+    let mix_avg = templates
+        .iter()
+        .zip(&per_template)
+        .map(|(t, &n)| t.body.len() as f64 * n as f64)
+        .sum::<f64>()
+        / total.max(1) as f64;
+    let mix = serde_json::json!({
+        "mix_bytes": args.mix_bytes,
+        "max_payload": args.max_payload,
+        "cycle_len": c_len,
+        "avg_template_bytes": mix_avg.round(),
+        "fixtures": templates
+            .iter()
+            .zip(&weights)
+            .map(|(t, w)| format!("{}/{} {}B x{w}", t.dir, t.stem, t.body.len()))
+            .collect::<Vec<_>>(),
+    });
     eprintln!(
-        "gen: {total} events from {} fixtures ({} github, {} stripe, {} kiket, {} paperclip) over {} days into {}",
+        "gen: {total} events from {} fixtures ({} github, {} stripe, {} kiket, {} paperclip; cycle of {c_len}, {mix_avg:.0} B a payload on average) over {} days into {}",
         templates.len(),
         templates.iter().filter(|t| t.dir == "github").count(),
         templates.iter().filter(|t| t.dir == "stripe").count(),
@@ -394,7 +461,7 @@ fn run(args: Args) -> Result<(), String> {
                 let end = (n + batch).min(total);
                 let mut v = Vec::with_capacity((end - n) as usize);
                 for i in n..end {
-                    let t = &templates[(i % t_count) as usize];
+                    let t = &templates[cycle[(i % c_len) as usize]];
                     let received =
                         start + Duration::milliseconds(i as i64 * span_ms / total as i64);
                     match make_event(t, i, received, &manifest) {
@@ -478,8 +545,7 @@ fn run(args: Args) -> Result<(), String> {
         .join()
         .map_err(|_| "the producer thread panicked")?;
     let secs = began.elapsed().as_secs_f64();
-    for (i, t) in templates.iter().enumerate() {
-        let n = total / t_count + u64::from((i as u64) < total % t_count);
+    for (t, &n) in templates.iter().zip(&per_template) {
         by_template.insert((t.dir.to_string(), t.stem.clone()), n);
     }
     if duplicates > 0 {
@@ -524,6 +590,7 @@ fn run(args: Args) -> Result<(), String> {
         "by_importance": by_importance,
         "word_share": words,
         "rare_event_id": rare,
+        "mix": mix,
         "generated_at": now.to_rfc3339(),
     });
     let out = args.data_dir.join("bench-gen.json");

@@ -969,3 +969,47 @@ async fn the_search_index_merges_wide_and_finds_events_across_many_segments() {
             .unwrap();
     assert_eq!(automerge, 16, "the migration widens FTS5 merges");
 }
+
+#[tokio::test]
+async fn retention_by_age_walks_the_received_index() {
+    // Ordered by id, the age retention's chunk query scanned the whole
+    // table in id order for old rows: on an 8M-event history with none old
+    // enough it read 15 GB and the daemon, which applies retention at
+    // start, timed out waiting for its writer. It must find old rows
+    // through `events_received` and never sort or scan the table.
+    let (_d, s) = seeded().await;
+    let plan = s.retain_plan().await.unwrap();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("USING COVERING INDEX events_received (received_ms<?)")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|p| p.starts_with("SCAN events")),
+        "no table scan: {plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+        "no sort: {plan:?}"
+    );
+    // And it still deletes exactly the rows older than the cutoff, oldest
+    // first, in chunks.
+    let gone = s
+        .retain(Some(t0() + Duration::seconds(6)), None)
+        .await
+        .unwrap();
+    assert_eq!(gone, 5, "events received at t0+1..t0+5");
+    let left = s
+        .list(&EventQuery {
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        left.events
+            .iter()
+            .all(|e| e.received >= t0() + Duration::seconds(6)),
+        "only newer events are left"
+    );
+}
