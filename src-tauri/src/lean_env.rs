@@ -15,6 +15,9 @@
 //! a second re-exec; argv (including argv\[0\]) and the pid are unchanged,
 //! so single instance, autostart and anyone waiting on the pid see no
 //! difference. If the exec fails the app runs on as it is.
+//!
+//! The window process gets a few more ([`WINDOW`]), set on the command that
+//! starts it only: they concern WebKit, which the tray process never runs.
 
 /// Set in the re-executed process (and inherited by the window process).
 pub(crate) const MARKER: &str = "KITEDESK_LEAN_ENV";
@@ -38,6 +41,9 @@ pub(crate) const LEAN: [(&str, &str); 2] = [("GDK_GL", "disable"), ("MALLOC_AREN
 ///   paints in software into shared memory, which is what it did anyway
 ///   with acceleration off; the render node is then never used (it is
 ///   for GPU buffers and WebGL), so a path that is no device is enough.
+///   WebKitGTK 2.50's web process still opens one (its drawing area reads
+///   the compositing setting before the page's preferences are applied), so
+///   with llvmpipe ~26 MB of libLLVM remain there; no setting avoids that.
 /// * `JSC_useJIT=0`: JavaScriptCore runs the UI in its interpreter. A list
 ///   UI fetched page by page has no hot loops worth compiling, and the JIT's
 ///   code and compiler pages cost ~9 MB PSS in the web process.
