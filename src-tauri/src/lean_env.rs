@@ -15,12 +15,52 @@
 //! a second re-exec; argv (including argv\[0\]) and the pid are unchanged,
 //! so single instance, autostart and anyone waiting on the pid see no
 //! difference. If the exec fails the app runs on as it is.
+//!
+//! The window process gets a few more ([`WINDOW`]), set on the command that
+//! starts it only: they concern WebKit, which the tray process never runs.
 
 /// Set in the re-executed process (and inherited by the window process).
 pub(crate) const MARKER: &str = "KITEDESK_LEAN_ENV";
 
 /// The variables and the values the app starts with unless already set.
 pub(crate) const LEAN: [(&str, &str); 2] = [("GDK_GL", "disable"), ("MALLOC_ARENA_MAX", "2")];
+
+/// What the window process (`kitedesk-app --window`) and with it WebKit's
+/// processes start with, unless the user set a value: WebKit reads these
+/// when it starts, and they concern only the webview, so they go on the
+/// window process's command rather than into the tray process. Measured
+/// with bench/desktop-memory.sh (bench/RESULTS.md, "Session 5"):
+///
+/// * `WEBKIT_DISABLE_DMABUF_RENDERER=1` and
+///   `WEBKIT_WEB_RENDER_DEVICE_FILE=/dev/null`: WebKit otherwise opens an
+///   EGL display in the window process, once to test for its DMA-BUF
+///   renderer and once to find the GPU's DRM render node for the web
+///   process; with Mesa that loads the GL driver and libLLVM (~28 MB PSS in
+///   the window process, even though the view never composites on the GPU,
+///   see `window_process.rs`). Without the DMA-BUF renderer the web process
+///   paints in software into shared memory, which is what it did anyway
+///   with acceleration off; the render node is then never used (it is
+///   for GPU buffers and WebGL), so a path that is no device is enough.
+///   WebKitGTK 2.50's web process still opens one (its drawing area reads
+///   the compositing setting before the page's preferences are applied), so
+///   with llvmpipe ~26 MB of libLLVM remain there; no setting avoids that.
+/// * `JSC_useJIT=0`: JavaScriptCore runs the UI in its interpreter. A list
+///   UI fetched page by page has no hot loops worth compiling, and the JIT's
+///   code and compiler pages cost ~9 MB PSS in the web process.
+pub(crate) const WINDOW: [(&str, &str); 3] = [
+    ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+    ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
+    ("JSC_useJIT", "0"),
+];
+
+/// [`WINDOW`] on `cmd`, keeping what the user set.
+pub(crate) fn window_env(cmd: &mut std::process::Command) {
+    for (k, v) in WINDOW {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+}
 
 #[cfg(target_os = "linux")]
 pub(crate) fn reexec() {

@@ -89,7 +89,9 @@ impl WindowProcess {
 
     fn spawn(&self, url: &str) -> anyhow::Result<Running> {
         let exe = std::env::current_exe().context("cannot find the app's own binary")?;
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        crate::lean_env::window_env(&mut cmd);
+        let mut child = cmd
             .arg("--window")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -68,6 +68,15 @@ fn second_launch_opens_the_first_window_and_exits_0() {
         "every WebKit process is below the window process: {:?}",
         descendants(pid)
     );
+    // The window process opens no GL display: WebKit's renderer probes would
+    // load Mesa's driver (with llvmpipe also libLLVM, ~28 MB PSS) for a view
+    // that never composites on the GPU (src-tauri/src/lean_env.rs). By now
+    // they would have run: they come before the web process starts.
+    let maps = std::fs::read_to_string(format!("/proc/{window_pid}/maps")).unwrap();
+    assert!(
+        !maps.lines().any(|l| l.ends_with("_dri.so")),
+        "the window process loaded a GL driver"
+    );
 
     // A third launch while the window is open focuses it: no second window
     // and no second window process.
