@@ -376,10 +376,12 @@ const tests = [
       await dialog.getByLabel('Configured sink').check();
       const option = dialog.locator('option[value="e2e-sink"]');
       assert((await option.innerText()).includes('added in Settings'), 'the forward dialog lists the new sink');
-      await dialog.getByLabel('Sink', { exact: true }).selectOption('e2e-sink');
+      await dialog.locator('select:has(option[value="e2e-sink"])').selectOption('e2e-sink');
       await page.getByTestId('forward-go').click();
-      await page.getByTestId('delivery-result').waitFor({ timeout: WAIT });
-      assertEq(await page.getByTestId('delivery-code').innerText(), '200', 'the sink answered');
+      const result = dialog.getByTestId('delivery-result');
+      await result.waitFor({ timeout: WAIT });
+      assert((await result.innerText()).includes('e2e-sink'), 'the result names the sink');
+      assertEq(await result.getByTestId('delivery-code').innerText(), '200', 'the sink answered');
       assertEq(rx.requests.length, 1, 'the event reached the sink');
       assertEq(rx.requests[0].headers['x-kite-event-id'], ev.event_id, 'the forwarded event');
       assertEq(JSON.parse(rx.requests[0].body), JSON.parse(ev.payload), 'its original payload');
