@@ -3,7 +3,7 @@
 // (KITEDESK_BIN=path/to/kitedesk, else $CARGO_TARGET_DIR or ../target/debug).
 // `node e2e/run.mjs <name part>` runs only the matching tests.
 
-import { assert, assertEq, launchBrowser, postHook, runTests, sendTest, startDaemon } from './harness.mjs';
+import { assert, assertEq, launchBrowser, postHook, runTests, sendTest, startDaemon, startReceiver } from './harness.mjs';
 import { outboxTests } from './outbox.mjs';
 
 const WAIT = 10_000;
@@ -178,19 +178,6 @@ const tests = [
     assertEq(await page.evaluate(() => window.__pwned), undefined, 'no payload script ran');
   }],
 
-  ['pages whose API is missing say so instead of going blank', async () => {
-    for (const [path, api] of [['/deliveries', '/api/deliveries'], ['/secrets', '/api/secrets'], ['/settings', '/api/settings/notifications']]) {
-      const r = await daemon.api(api);
-      await page.goto(daemon.base + path);
-      if (r.status === 404 && r.json?.code === 'no_route') {
-        await page.locator('[data-code="no_route"]').first().waitFor({ timeout: WAIT });
-        assert((await page.locator('[data-code="no_route"]').first().innerText()).includes('Not available'), `${path} explains the missing endpoint`);
-      } else {
-        await page.locator('h1').first().waitFor({ timeout: WAIT });
-      }
-    }
-  }],
-
   ['the dashboard draws the volume chart', async () => {
     await page.goto(`${daemon.base}/dashboard`);
     await page.locator('[data-testid="volume-chart"] canvas').waitFor({ timeout: WAIT });
@@ -271,9 +258,19 @@ const tests = [
     assert((await row.innerText()).includes('added here'), `the link shows where it comes from (${await row.innerText()})`);
     const listed = await daemon.api('/api/relays');
     assertEq(listed.json.relays.map((r) => r.name), ['e2e-link'], 'the API lists the added link');
+    // A dashboard open beside it shows the link, and drops it live when it is removed.
+    const dash = await ctx.newPage();
+    await dash.goto(`${daemon.base}/dashboard`);
+    const linkRow = dash.locator('[data-testid="connection"]', { hasText: 'e2e-link' });
+    await linkRow.waitFor({ timeout: WAIT });
+    await dash.locator('[data-feed-ready="true"]').waitFor({ timeout: WAIT });
     await row.getByRole('button', { name: 'Remove' }).click();
     await row.waitFor({ state: 'detached', timeout: WAIT });
     assertEq((await daemon.api('/api/relays')).json.relays.length, 0, 'removed');
+    await linkRow.waitFor({ state: 'detached', timeout: WAIT });
+    assertEq(await dash.locator('[data-testid="connection"]', { hasText: 'local' }).count(), 1, 'the local ingress stays listed');
+    assert(!(await daemon.api('/api/health')).json.connections.some((c) => c.name === 'e2e-link'), '/api/health no longer lists it');
+    await dash.close();
 
     const ret = page.getByRole('form', { name: 'Retention' });
     await ret.getByLabel(/at most \(events/).fill('1000000');
@@ -283,6 +280,127 @@ const tests = [
     await ret.getByRole('button', { name: "Use kite.json's" }).click();
     await page.waitForFunction(() => !document.body.innerText.includes("Use kite.json's"), null, { timeout: WAIT });
     assertEq((await daemon.api('/api/settings/retention')).json.origin, 'manifest', 'retention reset');
+  }],
+
+  ['each page shows what its API answers, or says the API is missing: never a blank page, never stale data', async () => {
+    // Real endpoints: the page shows exactly the API's data. Run after the outbox tests, so deliveries exist.
+    const noAlert = async (p, path) => assertEq(await p.locator('main [role="alert"]').count(), 0, `${path} shows no error`);
+    const deliveries = (await daemon.api('/api/deliveries?limit=100')).json.deliveries;
+    assert(deliveries.length > 0, 'the outbox tests left deliveries to show');
+    await page.goto(`${daemon.base}/deliveries`);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="delivery-row"]').length === n, deliveries.length, { timeout: WAIT })
+      .catch(async () => assertEq(await page.getByTestId('delivery-row').count(), deliveries.length, '/deliveries lists every delivery'));
+    const firstTarget = await page.locator('[data-testid="delivery-row"] .tgt').first().innerText();
+    assert(firstTarget.includes(deliveries[0].target), `newest delivery first (${firstTarget})`);
+    await noAlert(page, '/deliveries');
+
+    const secrets = await daemon.api('/api/secrets');
+    await page.goto(`${daemon.base}/secrets`);
+    if (secrets.status === 503) {
+      await page.getByText('No keychain available.').waitFor({ timeout: WAIT });
+      assert((await page.locator('main').innerText()).includes(secrets.json.message), '/secrets shows the API message');
+      assertEq(await page.locator('main table').count(), 0, 'no secrets table without a keychain');
+    } else {
+      assertEq(secrets.status, 200, 'GET /api/secrets');
+      await page.locator('main table').waitFor({ timeout: WAIT });
+      const names = await page.$$eval('main table tbody tr td:first-child strong', (els) => els.map((e) => e.textContent));
+      assertEq(names, secrets.json.secrets.map((x) => x.name), '/secrets lists the API secrets');
+      await noAlert(page, '/secrets');
+    }
+
+    const notif = (await daemon.api('/api/settings/notifications')).json;
+    await page.goto(`${daemon.base}/settings`);
+    await page.getByLabel('Notify at or above').waitFor({ timeout: WAIT });
+    assertEq(await page.getByLabel('Notify at or above').inputValue(), notif.threshold, '/settings shows the saved threshold');
+    await noAlert(page, '/settings');
+
+    // The same pages against a daemon without those endpoints (404 no_route, as an older build answers):
+    // an explanation, and none of the data.
+    const missing = (api) => page.route((u) => new URL(u).pathname === api, (r) =>
+      r.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ code: 'no_route', message: 'no such API endpoint' }) }));
+    for (const [path, api, absent] of [
+      ['/deliveries', '/api/deliveries', 'main table'],
+      ['/secrets', '/api/secrets', 'main table'],
+      ['/settings', '/api/settings/notifications', 'select'],
+    ]) {
+      await missing(api);
+      try {
+        await page.goto(daemon.base + path);
+        const box = page.locator('[data-code="no_route"]').first();
+        await box.waitFor({ timeout: WAIT });
+        assert((await box.innerText()).includes('Not available in this daemon'), `${path} explains the missing endpoint`);
+        assert((await page.locator('h1').first().innerText()).length > 0, `${path} still has its heading`);
+        const shown = path === '/settings' ? page.getByLabel('Notify at or above') : page.locator(absent);
+        assertEq(await shown.count(), 0, `${path} shows no data (nor an empty list) for the missing endpoint`);
+        assert(!(await page.locator('main').innerText()).match(/No deliveries match|No secrets yet/), `${path} does not claim an empty list`);
+      } finally {
+        await page.unroute((u) => new URL(u).pathname === api);
+      }
+    }
+  }],
+
+  ['settings: an HTTP sink is added, used from the event page, and removed after a confirmation', async () => {
+    const rx = await startReceiver();
+    rx.status = 200;
+    try {
+      await page.goto(`${daemon.base}/settings`);
+      const form = page.getByRole('form', { name: 'Add a sink' });
+      await form.waitFor({ timeout: WAIT });
+      assert((await form.innerText()).includes('run programs'), 'the form says why exec sinks cannot be added here');
+      await form.getByLabel('Name', { exact: true }).fill('e2e-sink');
+      await form.getByLabel('URL', { exact: true }).fill('ftp://127.0.0.1/x');
+      await form.getByRole('button', { name: 'Add sink' }).click();
+      await form.locator('[data-code="invalid_sink"]').waitFor({ timeout: WAIT });
+      assert((await form.locator('[data-code="invalid_sink"]').innerText()).includes('url:'), 'the error names the URL field');
+      await form.getByLabel('URL', { exact: true }).fill(rx.url);
+      await form.getByLabel(/^Timeout/).fill('5000');
+      await form.getByRole('button', { name: 'Add sink' }).click();
+      const row = page.locator('[data-sink="e2e-sink"]');
+      await row.waitFor({ timeout: WAIT });
+      const rowText = await row.innerText();
+      assert(rowText.includes('added here') && rowText.includes(rx.url) && rowText.includes('5000 ms'), `the sink is listed as added here (${rowText})`);
+      const listed = (await daemon.api('/api/sinks')).json.sinks.find((k) => k.name === 'e2e-sink');
+      assertEq([listed?.origin, listed?.target, listed?.timeout_ms], ['api', rx.url, 5000], 'the API lists the added sink');
+      // Same name again: the daemon's 409 is shown.
+      await form.getByLabel('Name', { exact: true }).fill('e2e-sink');
+      await form.getByLabel('URL', { exact: true }).fill(rx.url);
+      await form.getByRole('button', { name: 'Add sink' }).click();
+      await form.locator('[data-code="sink_exists"]').waitFor({ timeout: WAIT });
+
+      // Forward an event to it from the event page.
+      const id = sent.succeeded;
+      const ev = (await daemon.api(`/api/events/${id}`)).json;
+      await page.goto(`${daemon.base}/events/${id}`);
+      await page.getByRole('button', { name: 'Forward / replay…' }).click();
+      const dialog = page.locator('dialog');
+      await dialog.getByLabel('Configured sink').check();
+      const option = dialog.locator('option[value="e2e-sink"]');
+      assert((await option.innerText()).includes('added in Settings'), 'the forward dialog lists the new sink');
+      await dialog.locator('select:has(option[value="e2e-sink"])').selectOption('e2e-sink');
+      await page.getByTestId('forward-go').click();
+      const result = dialog.getByTestId('delivery-result');
+      await result.waitFor({ timeout: WAIT });
+      assert((await result.innerText()).includes('e2e-sink'), 'the result names the sink');
+      assertEq(await result.getByTestId('delivery-code').innerText(), '200', 'the sink answered');
+      assertEq(rx.requests.length, 1, 'the event reached the sink');
+      assertEq(rx.requests[0].headers['x-kite-event-id'], ev.event_id, 'the forwarded event');
+      assertEq(JSON.parse(rx.requests[0].body), JSON.parse(ev.payload), 'its original payload');
+      const d = (await daemon.api(`/api/events/${id}/deliveries`)).json.deliveries.find((x) => x.sink === 'e2e-sink');
+      assertEq(d?.status, 'delivered', 'the outbox records the delivery to the sink');
+      await page.getByRole('button', { name: 'Close' }).click();
+
+      // Remove: asks first, then it is gone.
+      await page.goto(`${daemon.base}/settings`);
+      await row.waitFor({ timeout: WAIT });
+      await row.getByRole('button', { name: 'Remove' }).click();
+      await row.getByRole('alert').waitFor({ timeout: WAIT });
+      assert((await daemon.api('/api/sinks')).json.sinks.some((k) => k.name === 'e2e-sink'), 'nothing is removed before the confirmation');
+      await row.getByRole('button', { name: 'Yes, remove' }).click();
+      await row.waitFor({ state: 'detached', timeout: WAIT });
+      assert(!(await daemon.api('/api/sinks')).json.sinks.some((k) => k.name === 'e2e-sink'), 'removed from the daemon');
+    } finally {
+      await rx.close();
+    }
   }],
 
   ['no uncaught errors in the page', async () => {

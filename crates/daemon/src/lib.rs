@@ -100,6 +100,7 @@ impl Daemon {
         )));
         api.spawn_retention();
         api.load_secrets().await?;
+        api.load_added_sinks().await?;
         api.start_links().await?;
         api.start_notifier().await?;
         let app = http::router(api.clone());

@@ -78,7 +78,10 @@ pub struct Connection {
     /// `ingress` (the local `/hooks`) or `relay`.
     pub kind: String,
     pub url: String,
-    /// `connected`, `reconnecting`, `offline` or `cursor_expired`.
+    /// `connected`, `reconnecting`, `offline` or `cursor_expired`; on the
+    /// live feed only, `removed` ([`REMOVED`]): the link was removed
+    /// (`DELETE /api/relays/{name}`) and is gone from `GET /api/health`;
+    /// a client drops it.
     pub state: String,
     pub since: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +92,25 @@ pub struct Connection {
     pub error: Option<String>,
 }
 
+/// The `state` of the live feed's last `event: connection` for a removed
+/// link.
+pub const REMOVED: &str = "removed";
+
 impl Connection {
+    /// The live feed's notice that a relay link was removed.
+    pub(crate) fn removed(name: &str, url: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            kind: "relay".into(),
+            url: url.to_string(),
+            state: REMOVED.into(),
+            since: format_time(Utc::now()),
+            last_seq: None,
+            gap: None,
+            error: None,
+        }
+    }
+
     fn relay(name: &str, url: &str, s: &Status) -> Self {
         Self {
             name: name.to_string(),
@@ -202,8 +223,13 @@ impl Api {
         let found = waited || !running.is_empty();
         for l in running {
             l.handle.shutdown().await;
-            for t in l.tasks {
+            for t in &l.tasks {
                 t.abort();
+            }
+            // Wait for them to end, so that nothing (a last state from the
+            // announcer, a seq from the persister) lands after the stop.
+            for t in l.tasks {
+                let _ = t.await;
             }
         }
         found

@@ -93,7 +93,22 @@ struct Inner {
     /// retried. Memory only: secrets never reach the database, so after a
     /// restart such a delivery is dead-lettered with a clear reason.
     adhoc: Mutex<HashMap<i64, Resign>>,
+    /// HTTP sinks added through `POST /api/sinks` (see `crate::http::sinks`):
+    /// forward targets only, never routed to automatically.
+    added: std::sync::RwLock<Vec<AddedSink>>,
+    /// Serialises adding and removing sinks through the API.
+    editing: tokio::sync::Mutex<()>,
     stop: watch::Sender<bool>,
+}
+
+/// An HTTP sink added through the API, as the outbox keeps it.
+#[derive(Debug, Clone)]
+pub(crate) struct AddedSink {
+    /// How `/api/sinks` lists it (`origin: "api"`).
+    pub info: SinkInfo,
+    /// `None` while its re-signing secret cannot be read (`info.error`
+    /// says why): nothing is sent unsigned in its place.
+    pub sink: Option<Sink>,
 }
 
 impl Outbox {
@@ -155,6 +170,8 @@ impl Outbox {
             in_flight: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             adhoc: Mutex::new(HashMap::new()),
+            added: std::sync::RwLock::new(Vec::new()),
+            editing: tokio::sync::Mutex::new(()),
             stop: watch::channel(false).0,
         }));
         let requeued = outbox.0.store.reset_interrupted(Utc::now()).await?;
@@ -187,8 +204,57 @@ impl Outbox {
         *self.0.stop.borrow()
     }
 
-    fn sink(&self, name: &str) -> Option<&ConfiguredSink> {
-        self.0.sinks.iter().find(|s| s.name == name)
+    /// A sink by name: from the manifest, or added through the API.
+    fn sink(&self, name: &str) -> Option<Result<Sink, String>> {
+        if let Some(s) = self.0.sinks.iter().find(|s| s.name == name) {
+            return Some(Ok(s.sink.clone()));
+        }
+        self.added()
+            .iter()
+            .find(|a| a.info.name == name)
+            .map(|a| match &a.sink {
+                Some(sink) => Ok(sink.clone()),
+                None => Err(a.info.error.clone().unwrap_or_default()),
+            })
+    }
+
+    /// Whether the manifest configures a sink of this name.
+    pub(crate) fn is_manifest_sink(&self, name: &str) -> bool {
+        self.0.sinks.iter().any(|s| s.name == name)
+    }
+
+    pub(crate) fn editing(&self) -> &tokio::sync::Mutex<()> {
+        &self.0.editing
+    }
+
+    /// The sinks added through the API.
+    pub(crate) fn added(&self) -> std::sync::RwLockReadGuard<'_, Vec<AddedSink>> {
+        match self.0.added.read() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Add or replace (by name) a sink added through the API.
+    pub(crate) fn put_added(&self, sink: AddedSink) {
+        let mut g = match self.0.added.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        g.retain(|a| a.info.name != sink.info.name);
+        g.push(sink);
+    }
+
+    /// Forget a sink added through the API; whether there was one. Its
+    /// pending deliveries are dead-lettered (`sink_gone`) at their turn.
+    pub(crate) fn remove_added(&self, name: &str) -> bool {
+        let mut g = match self.0.added.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let before = g.len();
+        g.retain(|a| a.info.name != name);
+        before != g.len()
     }
 
     /// The configured sinks an event goes to.
@@ -476,12 +542,14 @@ impl Outbox {
     /// forward URL it was created with.
     fn resolve(&self, d: &DeliveryRecord) -> Result<Sink, (&'static str, String)> {
         match &d.spec {
-            None => self.sink(&d.sink).map(|s| s.sink.clone()).ok_or_else(|| {
-                (
+            None => match self.sink(&d.sink) {
+                Some(Ok(sink)) => Ok(sink),
+                Some(Err(why)) => Err(("sink_unavailable", why)),
+                None => Err((
                     "sink_gone",
                     format!("sink {:?} is no longer configured", d.sink),
-                )
-            }),
+                )),
+            },
             Some(spec) => {
                 let spec: ForwardSpec = serde_json::from_str(spec)
                     .map_err(|e| ("invalid_spec", format!("stored forward target: {e}")))?;
@@ -566,6 +634,29 @@ pub struct SinkInfo {
     pub name: String,
     pub kind: String,
     pub target: String,
+    /// `manifest` (kite.json; read-only) or `api` (added through
+    /// `POST /api/sinks`; removable, a forward target only).
+    #[serde(default = "manifest_origin")]
+    pub origin: String,
+    /// The re-signing scheme (`github`, `stripe`, …), when it re-signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resign_scheme: Option<Scheme>,
+    /// The keychain secret it re-signs with (a name, never the value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at: Option<String>,
+    /// Why it cannot be used now (e.g. its secret is missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn manifest_origin() -> String {
+    "manifest".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -805,19 +896,26 @@ impl Api {
     }
 
     pub fn sinks(&self) -> SinkList {
-        SinkList {
-            sinks: self
-                .outbox()
-                .0
-                .sinks
-                .iter()
-                .map(|s| SinkInfo {
-                    name: s.name.clone(),
-                    kind: s.sink.kind().as_str().into(),
-                    target: s.sink.target(),
-                })
-                .collect(),
-        }
+        let outbox = self.outbox();
+        let mut sinks: Vec<SinkInfo> = outbox
+            .0
+            .sinks
+            .iter()
+            .map(|s| SinkInfo {
+                name: s.name.clone(),
+                kind: s.sink.kind().as_str().into(),
+                target: s.sink.target(),
+                origin: manifest_origin(),
+                resign_scheme: None,
+                secret_name: None,
+                timeout_ms: None,
+                envelope: None,
+                added_at: None,
+                error: None,
+            })
+            .collect();
+        sinks.extend(outbox.added().iter().map(|a| a.info.clone()));
+        SinkList { sinks }
     }
 
     /// Forward events once, right away; failures stay in the outbox and
@@ -827,16 +925,22 @@ impl Api {
         // Check the target before touching any event.
         let (sink_name, kind, target, spec, resign) = match &req.target {
             ForwardTarget::Sink { sink } => {
-                let s = outbox.sink(sink).ok_or_else(|| {
-                    ApiError::not_found("unknown_sink", format!("no sink named {sink:?}"))
-                })?;
-                (
-                    s.name.clone(),
-                    s.sink.kind().as_str(),
-                    s.sink.target(),
-                    None,
-                    None,
-                )
+                // An added sink reads its re-signing secret again (it may
+                // have been rotated or set since).
+                self.refresh_added_sink(sink).await?;
+                let s = outbox
+                    .sink(sink)
+                    .ok_or_else(|| {
+                        ApiError::not_found("unknown_sink", format!("no sink named {sink:?}"))
+                    })?
+                    .map_err(|why| {
+                        ApiError::new(
+                            axum::http::StatusCode::CONFLICT,
+                            "sink_unavailable",
+                            format!("sink {sink:?} cannot be used now: {why}"),
+                        )
+                    })?;
+                (sink.clone(), s.kind().as_str(), s.target(), None, None)
             }
             ForwardTarget::Url {
                 url,

@@ -78,6 +78,17 @@ impl Store {
         .transpose()
     }
 
+    /// Forget a link (removed through the API): a link added again under
+    /// the name starts a new stream, with a new client id. Whether a row was
+    /// there.
+    pub async fn delete_link(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM relay_links WHERE name = ?")
+            .bind(name)
+            .execute(self.writer()?)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Record the last committed seq of a link.
     pub async fn set_link_seq(&self, name: &str, seq: u64) -> Result<(), StoreError> {
         let seq = i64::try_from(seq).unwrap_or(i64::MAX);

@@ -1,5 +1,6 @@
 // App-wide state: signed in or not, and the daemon's health (sources, connections).
 import { api, type Connection, type Health } from './api';
+import { applyConnection } from './connections';
 
 class Session {
   signedIn = $state<boolean | null>(null);
@@ -28,9 +29,7 @@ class Session {
   }
 
   updateConnection(c: Connection) {
-    const i = this.connections.findIndex((x) => x.name === c.name);
-    if (i >= 0) this.connections[i] = c;
-    else this.connections.push(c);
+    this.connections = applyConnection(this.connections, c);
   }
 }
 

@@ -14,6 +14,7 @@ mod query;
 mod relays;
 mod retention;
 mod secrets;
+mod sinks;
 mod stream;
 mod ui;
 
@@ -60,6 +61,7 @@ pub(crate) fn router(api: Api) -> Router {
         .merge(notify::routes())
         .merge(relays::routes())
         .merge(retention::routes())
+        .merge(sinks::routes())
         .fallback(|| async { ApiError::not_found("no_route", "no such API endpoint") })
         .layer(middleware::from_fn_with_state(
             api.clone(),

@@ -293,7 +293,11 @@ impl Api {
 
     /// Put the token in the keychain: a new secret, or a rotation (no grace)
     /// of an existing one.
-    async fn store_relay_token(&self, secret: &str, token: SecretValue) -> Result<(), ApiError> {
+    pub(crate) async fn store_relay_token(
+        &self,
+        secret: &str,
+        token: SecretValue,
+    ) -> Result<(), ApiError> {
         if self.store().secret(secret).await?.is_none() {
             self.create_secret(NewSecret {
                 name: secret.to_string(),
@@ -347,6 +351,15 @@ impl Api {
         let relay = added.remove(i);
         self.save_added(&added).await?;
         self.stop_link(name).await;
+        // Its cursor row goes too (so `/api/health` and a later link of the
+        // same name start clean), and the live feed says it is gone.
+        if let Err(e) = self.store().delete_link(name).await {
+            tracing::warn!(link = %name, error = %e, "cannot forget the relay link's cursor");
+        }
+        self.bus()
+            .publish(crate::bus::DaemonEvent::Connection(std::sync::Arc::new(
+                crate::links::Connection::removed(name, &display_url(&relay.url)),
+            )));
         // Forget its token too (it may never have been stored).
         match self.delete_secret(&relay.secret_name()).await {
             Err(e) if e.status != 404 => {

@@ -14,5 +14,6 @@ mod outbox;
 mod relays;
 mod retention;
 mod secrets;
+mod sinks;
 mod stream;
 mod ui;

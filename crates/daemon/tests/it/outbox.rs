@@ -234,7 +234,7 @@ async fn a_routed_event_is_delivered_with_kite_headers_and_original_bytes() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         sinks,
-        json!({"sinks": [{"name": "app", "kind": "http", "target": target.url()}]})
+        json!({"sinks": [{"name": "app", "kind": "http", "target": target.url(), "origin": "manifest"}]})
     );
 
     let body = github_push();

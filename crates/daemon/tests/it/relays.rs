@@ -378,3 +378,108 @@ fn keychain_value(k: &kitedesk_secrets::MemoryKeychain, name: &str) -> Option<St
     use kitedesk_secrets::Keychain as _;
     k.get(name).unwrap().map(|s| s.expose().to_string())
 }
+
+/// The `event: connection` frames of the live feed, as JSON.
+struct ConnectionFeed {
+    stream:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl ConnectionFeed {
+    async fn open(d: &RunningDaemon) -> ConnectionFeed {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/api/stream", d.url()))
+            .bearer_auth(d.api.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        ConnectionFeed {
+            stream: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next `connection` frame's data.
+    async fn next(&mut self) -> Value {
+        use futures_util::StreamExt as _;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                if frame.lines().any(|l| l.trim() == "event: connection") {
+                    let data: String = frame
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(str::trim)
+                        .collect();
+                    return serde_json::from_str(&data).unwrap();
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
+                .await
+                .expect("a live-feed frame within 10 s")
+                .expect("the live feed is open")
+                .unwrap();
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_removed_link_is_announced_on_the_live_feed_and_leaves_health_and_the_store() {
+    let r = relay().await;
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(kitedesk_secrets::MemoryKeychain::new());
+    let d = Daemon::start(daemon_config(dir.path(), &keychain))
+        .await
+        .unwrap();
+    let (status, v) = call(
+        &http,
+        &d,
+        reqwest::Method::POST,
+        "/api/relays",
+        Some(json!({"name": "gone", "url": r.relay.ws_url(), "team_id": r.team, "token": r.api_token})),
+    )
+    .await;
+    assert_eq!(status, 201, "{v}");
+    until(20, "the link to connect", || async {
+        let l = relays(&http, &d).await;
+        (l.len() == 1 && l[0]["state"] == "connected").then_some(())
+    })
+    .await;
+    assert!(
+        d.api.store().link_cursor("gone").await.unwrap().is_some(),
+        "a running link has its cursor row"
+    );
+
+    let mut feed = ConnectionFeed::open(&d).await;
+    let (status, _) = call(&http, &d, reqwest::Method::DELETE, "/api/relays/gone", None).await;
+    assert_eq!(status, 204);
+    // Whatever the link said while stopping, the last word is `removed`.
+    let last = loop {
+        let c = feed.next().await;
+        if c["name"] == "gone" && c["state"] == "removed" {
+            break c;
+        }
+        assert_eq!(c["name"], "gone", "only the removed link changed: {c}");
+    };
+    assert_eq!(last["kind"], "relay");
+    assert!(last["since"].is_string(), "{last}");
+
+    let (status, health) = call(&http, &d, reqwest::Method::GET, "/api/health", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = health["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local"], "{health}");
+    assert!(
+        d.api.store().link_cursor("gone").await.unwrap().is_none(),
+        "its cursor row is gone"
+    );
+    d.shutdown().await.unwrap();
+}

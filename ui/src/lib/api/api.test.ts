@@ -79,6 +79,17 @@ describe('Client', () => {
     expect(calls[2]).toMatchObject({ url: '/api/relays/a%2Fb', init: { method: 'DELETE' } });
   });
 
+  it('adds and removes sinks', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const c = new Client(fakeFetch(201, { name: 'ci', kind: 'http', target: 'http://x/', origin: 'api' }, calls));
+    const added = await c.addSink({ name: 'ci', url: 'http://x/', resign: { scheme: 'github', secret: 's' } });
+    expect(added.origin).toBe('api');
+    expect(calls[0]).toMatchObject({ url: '/api/sinks', init: { method: 'POST' } });
+    expect(JSON.parse(String(calls[0].init.body))).toEqual({ name: 'ci', url: 'http://x/', resign: { scheme: 'github', secret: 's' } });
+    await c.removeSink('a/b');
+    expect(calls[1]).toMatchObject({ url: '/api/sinks/a%2Fb', init: { method: 'DELETE' } });
+  });
+
   it('reports a refused relay link with its field', async () => {
     const c = new Client(fakeFetch(400, { code: 'invalid_relay', message: 'url: must be a ws:// or wss:// URL' }));
     const err = await c.addRelay({ name: 'x', url: 'ftp://x', team_id: 't' }).catch((e) => e);

@@ -15,6 +15,7 @@ import type {
   NotificationSettings,
   NotificationStatus,
   NewRelay,
+  NewSink,
   RelayInfo,
   Retention,
   RetentionInfo,
@@ -131,6 +132,12 @@ export class Client {
   // Forwarding and the outbox
   sinks(): Promise<{ sinks: Sink[] }> {
     return this.request('GET', '/api/sinks');
+  }
+  addSink(s: NewSink): Promise<Sink> {
+    return this.request('POST', '/api/sinks', s);
+  }
+  removeSink(name: string): Promise<void> {
+    return this.request('DELETE', `/api/sinks/${encodeURIComponent(name)}`);
   }
   forward(req: ForwardRequest): Promise<ForwardResponse> {
     return this.request('POST', '/api/forward', req);

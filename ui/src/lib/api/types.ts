@@ -56,7 +56,8 @@ export interface Connection {
   name: string;
   kind: 'ingress' | 'relay';
   url: string;
-  state: 'connected' | 'reconnecting' | 'offline' | 'cursor_expired';
+  /** `removed`: only on the live feed, for a relay link just removed (drop it). */
+  state: 'connected' | 'reconnecting' | 'offline' | 'cursor_expired' | 'removed';
   since: string;
   last_seq?: number;
   gap?: { from: number; to: number };
@@ -84,6 +85,26 @@ export interface Sink {
   name: string;
   kind: 'http' | 'exec' | 'file' | 'socket';
   target: string;
+  /** `manifest` (kite.json; read-only) or `api` (added in Settings; removable). */
+  origin?: 'manifest' | 'api';
+  resign_scheme?: ResignScheme;
+  /** The keychain secret it re-signs with (a name, never the value). */
+  secret_name?: string;
+  timeout_ms?: number;
+  envelope?: boolean;
+  added_at?: string;
+  /** Why it cannot be used now (e.g. its secret is missing). */
+  error?: string;
+}
+
+/** `POST /api/sinks`: an HTTP sink (exec sinks come only from kite.json). */
+export interface NewSink {
+  name: string;
+  url: string;
+  timeout_ms?: number;
+  envelope?: boolean;
+  /** `secret` goes to the keychain as `secret_name` (default `sink/<name>`). */
+  resign?: { scheme: ResignScheme; secret_name?: string; secret?: string } | null;
 }
 
 export interface Attempt {
