@@ -31,7 +31,10 @@ pub use api::{Api, ApiError, VolumeWindow, volume_window};
 pub use config::{DaemonConfig, RuntimeInfo};
 pub use http::{VolumeParams, event_query_from_params, volume_params};
 // The settings bodies' parsers, for the fuzz targets.
-pub use http::{RelayRequest, Retention, RetentionUpdate, parse_new_relay, parse_retention_update};
+pub use http::{
+    RelayRequest, Retention, RetentionUpdate, check_new_sink, parse_new_relay,
+    parse_retention_update,
+};
 pub use secrets::{NewSecret, Revealed, RotateSecret, SecretMeta, SecretsHealth, SecretsList};
 
 /// A started daemon.

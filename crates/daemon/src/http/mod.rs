@@ -22,6 +22,7 @@ pub use query::event_query as event_query_from_params;
 pub use query::{VolumeParams, volume_params};
 pub use relays::{RelayRequest, parse_new_relay};
 pub use retention::{Retention, RetentionUpdate, parse_retention_update};
+pub use sinks::check_new_sink;
 
 use std::time::Duration;
 

@@ -444,7 +444,7 @@ async fn a_removed_link_is_announced_on_the_live_feed_and_leaves_health_and_the_
     )
     .await;
     assert_eq!(status, 201, "{v}");
-    until(20, "the link to connect", || async {
+    eventually_within(Duration::from_secs(20), "the link to connect", || async {
         let l = relays(&http, &d).await;
         (l.len() == 1 && l[0]["state"] == "connected").then_some(())
     })
