@@ -118,8 +118,12 @@ printf '{"name":"x","url":"wss://relay.example:443/ws?x=1","team_id":"t","scopes
 printf '{"max_age_days":30,"max_events":100000}' | seed retention_settings both
 printf '{"max_age_days":null}' | seed retention_settings null
 printf '{"reset":true}' | seed retention_settings reset
+# sink_settings: POST /api/sinks bodies.
+printf '{"name":"local","url":"http://127.0.0.1:3000/hook"}' | seed sink_settings plain
+printf '{"name":"gh","url":"https://example.com/x","timeout_ms":5000,"envelope":true,"resign":{"scheme":"github","secret_name":"sink/gh"}}' | seed sink_settings resign
+printf '{"name":"x","kind":"exec","command":"rm -rf /"}' | seed sink_settings exec
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings; do
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings sink_settings; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 
