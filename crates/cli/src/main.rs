@@ -143,3 +143,15 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (duplicate
+    /// argument ids, e.g. a subcommand's `--url` against the global one).
+    /// A release build skips them at run time, so they are checked here.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
+    }
+}

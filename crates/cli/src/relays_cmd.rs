@@ -31,7 +31,9 @@ pub enum RelaysCommand {
         /// The link's name (a slug: a-z, 0-9, -).
         name: String,
         /// The relay: ws://HOST:PORT/ws, wss://…, or an http(s) base.
-        #[arg(long)]
+        /// (`--relay`, as for `kitedesk serve`: the global `--url` is the
+        /// daemon's.)
+        #[arg(long = "relay", id = "relay_url", value_name = "URL")]
         url: String,
         /// Team id on that relay.
         #[arg(long)]
@@ -131,7 +133,7 @@ fn print_table(relays: &[Value]) -> anyhow::Result<()> {
     if relays.is_empty() {
         writeln!(
             out,
-            "no relay links (add one: kitedesk relays add NAME --url URL --team ID)"
+            "no relay links (add one: kitedesk relays add NAME --relay URL --team ID)"
         )?;
         return Ok(());
     }

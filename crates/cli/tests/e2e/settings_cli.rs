@@ -64,7 +64,7 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
         &session,
         &d,
         &[
-            "relays", "add", "acme", "--url", &r.ws, "--team", &team, "--scope", "*",
+            "relays", "add", "acme", "--relay", &r.ws, "--team", &team, "--scope", "*",
         ],
         &format!("{api_token}\n"),
     );
@@ -112,7 +112,7 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
             "relays",
             "add",
             "Not A Slug",
-            "--url",
+            "--relay",
             &r.ws,
             "--team",
             &team,
@@ -128,7 +128,7 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
             "relays",
             "add",
             "acme",
-            "--url",
+            "--relay",
             &r.ws,
             "--team",
             &team,
@@ -142,7 +142,7 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
         &session,
         &d,
         &[
-            "relays", "add", "other", "--url", "ftp://x", "--team", &team,
+            "relays", "add", "other", "--relay", "ftp://x", "--team", &team,
         ],
         "tok\n",
     );
@@ -152,7 +152,7 @@ async fn relays_add_list_rm_through_the_cli_with_the_token_in_the_keychain() {
     let (ok, _, err) = cli(
         &session,
         &d,
-        &["relays", "add", "other", "--url", &r.ws, "--team", &team],
+        &["relays", "add", "other", "--relay", &r.ws, "--team", &team],
         "",
     );
     assert!(!ok);
