@@ -29,7 +29,7 @@ pub(crate) const LEAN: [(&str, &str); 2] = [("GDK_GL", "disable"), ("MALLOC_AREN
 /// processes start with, unless the user set a value: WebKit reads these
 /// when it starts, and they concern only the webview, so they go on the
 /// window process's command rather than into the tray process. Measured
-/// with bench/desktop-memory.sh (bench/RESULTS.md, "Session 5"):
+/// with bench/desktop-memory.sh (bench/RESULTS.md, Sessions 5 and 6):
 ///
 /// * `WEBKIT_DISABLE_DMABUF_RENDERER=1` and
 ///   `WEBKIT_WEB_RENDER_DEVICE_FILE=/dev/null`: WebKit otherwise opens an
@@ -43,14 +43,29 @@ pub(crate) const LEAN: [(&str, &str); 2] = [("GDK_GL", "disable"), ("MALLOC_AREN
 ///   for GPU buffers and WebGL), so a path that is no device is enough.
 ///   WebKitGTK 2.50's web process still opens one (its drawing area reads
 ///   the compositing setting before the page's preferences are applied), so
-///   with llvmpipe ~26 MB of libLLVM remain there; no setting avoids that.
+///   with Mesa ~28 MB of libLLVM remain there: every Mesa DRI driver is one
+///   file that links libLLVM, and a web process whose EGL display cannot be
+///   initialised aborts (bench/RESULTS.md, "Session 6").
 /// * `JSC_useJIT=0`: JavaScriptCore runs the UI in its interpreter. A list
 ///   UI fetched page by page has no hot loops worth compiling, and the JIT's
 ///   code and compiler pages cost ~9 MB PSS in the web process.
-pub(crate) const WINDOW: [(&str, &str); 3] = [
+/// * `GALLIUM_DRIVER=softpipe` and `DRAW_USE_LLVM=0`: when Mesa's software
+///   rasteriser serves the EGL display the web process must open (above),
+///   it is softpipe instead of llvmpipe. libLLVM is still mapped (it is
+///   the same driver file), but llvmpipe's own setup is skipped: 0.6-0.8 MB
+///   PSS less in the web process of a bare WebKitGTK window, within the
+///   run-to-run spread in the app (bench/RESULTS.md, "Session 6"). Nothing
+///   there draws with GL (see `window_process.rs`), and the variables only
+///   choose among Mesa's software drivers.
+///
+/// What did not help, and why libLLVM stays mapped in the web process, is
+/// in bench/RESULTS.md ("Session 6").
+pub(crate) const WINDOW: [(&str, &str); 5] = [
     ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
     ("WEBKIT_WEB_RENDER_DEVICE_FILE", "/dev/null"),
     ("JSC_useJIT", "0"),
+    ("GALLIUM_DRIVER", "softpipe"),
+    ("DRAW_USE_LLVM", "0"),
 ];
 
 /// [`WINDOW`] on `cmd`, keeping what the user set.
