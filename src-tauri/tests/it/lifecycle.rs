@@ -114,6 +114,20 @@ fn second_launch_opens_the_first_window_and_exits_0() {
         descendants(pid).is_empty().then_some(())
     });
     assert!(!alive(window_pid));
+    // The webview's website data is ephemeral (window_process.rs): no
+    // cookie jar on disk, which a persistent store writes as the window
+    // opens. (Tauri still sets up a persistent context for its data
+    // directory, unused, so WebKit's empty HSTS and cache stores are there.)
+    let jar = session
+        .dir()
+        .join("data")
+        .join("dev.kitedesk.app")
+        .join("cookies");
+    assert!(
+        !jar.exists(),
+        "the webview kept a cookie jar: {}",
+        jar.display()
+    );
     assert!(
         first.is_running(),
         "closing the window keeps the app: {}",
