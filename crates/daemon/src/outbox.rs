@@ -830,6 +830,54 @@ pub struct EventDeliveries {
     pub deliveries: Vec<Delivery>,
 }
 
+/// The query parameters of `GET /api/deliveries` (`status`, `sink`,
+/// `event_id`, `cursor` or its alias `before`, `limit`), as axum's
+/// `Query<Vec<(String, String)>>` splits them; values are trimmed and a
+/// repeated parameter's last value wins. Pure, so the fuzz target
+/// `deliveries_query` (`fuzz/fuzz_targets/deliveries_query.rs`) runs the
+/// handler's own parsing. Every refusal is a 400 `invalid_query` whose
+/// message starts with `parameter <name>: `.
+pub fn parse_delivery_query(params: &[(String, String)]) -> Result<DeliveryQuery, ApiError> {
+    let mut q = DeliveryQuery::default();
+    let param = |k: &str, p: &str| bad("invalid_query", format!("parameter {k}: {p}"));
+    for (k, v) in params {
+        let v = v.trim();
+        match k.as_str() {
+            "status" => {
+                q.status =
+                    Some(DeliveryStatus::parse(v).ok_or_else(|| {
+                        param(k, "expected pending, delivering, delivered or dead")
+                    })?)
+            }
+            "sink" => q.sink = Some(v.to_string()).filter(|s| !s.is_empty()),
+            "event_id" => {
+                q.event_id = Some(
+                    v.parse()
+                        .map_err(|_| param(k, "expected a local event id"))?,
+                )
+            }
+            "cursor" | "before" => {
+                q.before = Some(
+                    v.parse()
+                        .map_err(|_| param(k, "expected a cursor from next_cursor"))?,
+                )
+            }
+            "limit" => {
+                let n: u32 = v.parse().map_err(|_| param(k, "expected a number"))?;
+                if n == 0 || n > kitedesk_store::MAX_LIMIT {
+                    return Err(param(
+                        k,
+                        &format!("must be between 1 and {}", kitedesk_store::MAX_LIMIT),
+                    ));
+                }
+                q.limit = Some(n);
+            }
+            other => return Err(param(other, "unknown parameter")),
+        }
+    }
+    Ok(q)
+}
+
 fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::bad_request(code, message)
 }
@@ -1079,47 +1127,13 @@ impl Api {
         }
     }
 
-    /// `status`, `sink`, `event_id`, `cursor`, `limit`.
+    /// `status`, `sink`, `event_id`, `cursor`, `limit` (see
+    /// [`parse_delivery_query`]).
     pub async fn list_deliveries(
         &self,
         params: &[(String, String)],
     ) -> Result<DeliveryPage, ApiError> {
-        let mut q = DeliveryQuery::default();
-        let param = |k: &str, p: &str| bad("invalid_query", format!("parameter {k}: {p}"));
-        for (k, v) in params {
-            let v = v.trim();
-            match k.as_str() {
-                "status" => {
-                    q.status = Some(DeliveryStatus::parse(v).ok_or_else(|| {
-                        param(k, "expected pending, delivering, delivered or dead")
-                    })?)
-                }
-                "sink" => q.sink = Some(v.to_string()).filter(|s| !s.is_empty()),
-                "event_id" => {
-                    q.event_id = Some(
-                        v.parse()
-                            .map_err(|_| param(k, "expected a local event id"))?,
-                    )
-                }
-                "cursor" | "before" => {
-                    q.before = Some(
-                        v.parse()
-                            .map_err(|_| param(k, "expected a cursor from next_cursor"))?,
-                    )
-                }
-                "limit" => {
-                    let n: u32 = v.parse().map_err(|_| param(k, "expected a number"))?;
-                    if n == 0 || n > kitedesk_store::MAX_LIMIT {
-                        return Err(param(
-                            k,
-                            &format!("must be between 1 and {}", kitedesk_store::MAX_LIMIT),
-                        ));
-                    }
-                    q.limit = Some(n);
-                }
-                other => return Err(param(other, "unknown parameter")),
-            }
-        }
+        let q = parse_delivery_query(params)?;
         let (rows, next) = self.store().list_deliveries(&q).await?;
         Ok(DeliveryPage {
             deliveries: rows.iter().map(Delivery::from).collect(),
@@ -1211,5 +1225,122 @@ impl Api {
             self.outbox().0.wake.notify_one();
         }
         Ok(RetryAllResponse { retried })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<DeliveryQuery, ApiError> {
+        let params: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_delivery_query(&params)
+    }
+
+    /// The refusal the API gave for these parameters: (status, code, message).
+    fn refusal(pairs: &[(&str, &str)]) -> (u16, &'static str, String) {
+        let e = parse(pairs).expect_err("refused");
+        (e.status, e.code, e.message)
+    }
+
+    #[test]
+    fn delivery_query_reads_every_parameter() {
+        assert_eq!(parse(&[]).unwrap(), DeliveryQuery::default());
+        let q = parse(&[
+            ("status", "dead"),
+            ("sink", " app "),
+            ("event_id", "42"),
+            ("cursor", "1234"),
+            ("limit", "500"),
+        ])
+        .unwrap();
+        assert_eq!(
+            q,
+            DeliveryQuery {
+                status: Some(DeliveryStatus::Dead),
+                sink: Some("app".into()),
+                event_id: Some(42),
+                before: Some(1234),
+                limit: Some(500),
+            }
+        );
+        for s in ["pending", "delivering", "delivered", "dead"] {
+            let q = parse(&[("status", &format!(" {s}\t"))]).unwrap();
+            assert_eq!(q.status.map(DeliveryStatus::as_str), Some(s));
+        }
+        // `before` is an alias of `cursor`; the last value of a repeated
+        // parameter wins; an empty `sink` means any sink.
+        assert_eq!(parse(&[("before", "-7")]).unwrap().before, Some(-7));
+        let q = parse(&[
+            ("cursor", "9"),
+            ("before", "8"),
+            ("limit", "1"),
+            ("limit", "2"),
+            ("sink", "a"),
+            ("sink", "  "),
+        ])
+        .unwrap();
+        assert_eq!((q.before, q.limit, q.sink), (Some(8), Some(2), None));
+    }
+
+    #[test]
+    fn delivery_query_refusals_name_the_parameter() {
+        let bad = |m: &str| (400, "invalid_query", m.to_string());
+        for (pairs, want) in [
+            (
+                &[("status", "lost")][..],
+                bad("parameter status: expected pending, delivering, delivered or dead"),
+            ),
+            (
+                &[("status", "Dead")],
+                bad("parameter status: expected pending, delivering, delivered or dead"),
+            ),
+            (
+                &[("event_id", "abc")],
+                bad("parameter event_id: expected a local event id"),
+            ),
+            (
+                &[("event_id", "9223372036854775808")],
+                bad("parameter event_id: expected a local event id"),
+            ),
+            (
+                &[("cursor", "next")],
+                bad("parameter cursor: expected a cursor from next_cursor"),
+            ),
+            (
+                &[("before", "")],
+                bad("parameter before: expected a cursor from next_cursor"),
+            ),
+            (
+                &[("limit", "ten")],
+                bad("parameter limit: expected a number"),
+            ),
+            (
+                &[("limit", "-1")],
+                bad("parameter limit: expected a number"),
+            ),
+            (
+                &[("limit", "0")],
+                bad("parameter limit: must be between 1 and 500"),
+            ),
+            (
+                &[("limit", "501")],
+                bad("parameter limit: must be between 1 and 500"),
+            ),
+            (
+                &[("colour", "red")],
+                bad("parameter colour: unknown parameter"),
+            ),
+            // The first bad parameter is the one named.
+            (
+                &[("status", "dead"), ("limit", "0"), ("colour", "red")],
+                bad("parameter limit: must be between 1 and 500"),
+            ),
+        ] {
+            assert_eq!(refusal(pairs), want, "{pairs:?}");
+        }
     }
 }
