@@ -233,3 +233,41 @@ async fn concurrent_retries_of_one_delivery_share_one_seq() {
     );
     assert_eq!(env.relay.last_seq(&env.team).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn events_are_logged_inline_on_8k_pages_and_read_back_with_their_seq_once() {
+    use kitedesk_relay::log::EventLog as _;
+    let env = start().await;
+    let (s, a) = env
+        .post_github("inline-1", GH_SECRET, Some(&env.hook))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{a}");
+    let seq = a["seq"].as_u64().unwrap();
+    let entries = env.relay.log().read_from(&env.team, seq, 10).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    let json = &entries[0].event_json;
+    // The row holds the event without its seq; readers get it spliced in,
+    // once, as the last member.
+    assert_eq!(json.matches("\"kiteseq\"").count(), 1, "{json}");
+    assert!(json.ends_with(&format!("\"kiteseq\":{seq}}}")), "{json}");
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["id"], "inline-1");
+
+    // A new log has 8 KB pages: a compressed push (~1.2 KB with its keys)
+    // stays in its B-tree page instead of taking an overflow page.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(env.dir.path().join("relay.db"))
+        .read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(page, 8192);
+    let stored: i64 = sqlx::query_scalar("SELECT length(event) FROM events WHERE seq = ?")
+        .bind(seq as i64)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(stored < 2000, "a compressed push is {stored} bytes");
+}
