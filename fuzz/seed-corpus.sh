@@ -122,8 +122,13 @@ printf '{"reset":true}' | seed retention_settings reset
 printf '{"name":"local","url":"http://127.0.0.1:3000/hook"}' | seed sink_settings plain
 printf '{"name":"gh","url":"https://example.com/x","timeout_ms":5000,"envelope":true,"resign":{"scheme":"github","secret_name":"sink/gh"}}' | seed sink_settings resign
 printf '{"name":"x","kind":"exec","command":"rm -rf /"}' | seed sink_settings exec
+# deliveries_query: GET /api/deliveries query strings.
+printf 'status=dead&sink=app&event_id=42&cursor=1234&limit=50' | seed deliveries_query all
+printf 'status=+pending%%09&before=-7&limit=500&sink=&limit=1' | seed deliveries_query alias-repeat
+printf 'sink=my%%20hook&status=delivered&cursor=9223372036854775807' | seed deliveries_query encoded
+printf 'limit=0&colour=red' | seed deliveries_query refused
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings sink_settings; do
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings sink_settings deliveries_query; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 
