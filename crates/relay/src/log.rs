@@ -267,17 +267,23 @@ impl SqliteLog {
     }
 }
 
+/// How long the checkpointer lets commits gather before it copies the WAL
+/// back into the database. Measured with `bash bench/relay-ingest.sh 1229
+/// 10` (bench/RESULTS.md, "Session 6"), quiet machine: 1 ms 17.6-17.8k
+/// req/s, p99 3.4-3.5 ms; 10 ms 18.2-18.9k, p99 6.7-7.5 ms; none at all
+/// (checkpoints back to back) 14.0-14.4k, p99 3.7 ms. Under load a longer
+/// wait lets the tail grow with it: 200 ms gave p99 58-365 ms.
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(1);
+
 /// Checkpoint the log after commits (the writer sends on the returned
-/// channel) until the writer stops and drops its sender: one checkpoint as
-/// soon as a commit lands, and commits that land while it runs make one
-/// more. Checkpointing this often keeps each one small; measured with
-/// `bench/relay-ingest.sh` (bench/RESULTS.md, "Session 6"), a checkpoint
-/// 200 ms after commits let the appends' p99 reach 58-365 ms under load,
-/// at once 14-17 ms.
+/// channel) until the writer stops and drops its sender: one checkpoint
+/// [`CHECKPOINT_AFTER`] a commit lands, covering every commit until it
+/// runs; commits during it make one more.
 fn spawn_checkpointer(pools: Pools) -> mpsc::Sender<()> {
     let (wrote, mut commits) = mpsc::channel::<()>(1);
     tokio::spawn(async move {
         while commits.recv().await.is_some() {
+            tokio::time::sleep(CHECKPOINT_AFTER).await;
             if let Err(e) = db::checkpoint(&pools).await {
                 tracing::warn!(error = %e, "event log checkpoint failed; the writer's own checkpoint takes over");
             }
