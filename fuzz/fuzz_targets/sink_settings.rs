@@ -14,11 +14,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(e.status, 400, "{}: {}", e.code, e.message);
             match e.code {
                 "invalid_body" => {}
-                "invalid_sink" => assert!(
-                    e.message.contains(": "),
-                    "names the field: {}",
-                    e.message
-                ),
+                "invalid_sink" => {
+                    assert!(e.message.contains(": "), "names the field: {}", e.message)
+                }
                 other => panic!("unexpected code {other}: {}", e.message),
             }
         }
