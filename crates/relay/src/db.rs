@@ -23,8 +23,8 @@ pub(crate) struct Pools {
     pub(crate) checkpoint: SqlitePool,
 }
 
-/// The writer connection's own automatic checkpoint, in pages (8 KB):
-/// 64 MB, only a safety net far above what [`checkpoint`] lets the WAL
+/// The writer connection's own automatic checkpoint, in pages: 64 MB of
+/// 8 KB pages (32 MB in a log created before, on 4 KB pages), only a safety net far above what [`checkpoint`] lets the WAL
 /// reach. At SQLite's default (1,000 pages) the commit that crosses it
 /// copies the WAL itself, and every append in that batch waits for it.
 const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
