@@ -61,16 +61,16 @@ const ROWS_PER_STATEMENT: usize = 64;
 
 impl Store {
     /// Store a batch in one transaction (group commit: one commit for many
-    /// webhooks) and index it, and anything still waiting, for search
-    /// before committing. Each element says whether it was new or a
-    /// duplicate.
+    /// webhooks), then index it, and anything still waiting, for search
+    /// (in the search index's own file, right after the commit). Each
+    /// element says whether it was new or a duplicate.
     pub async fn insert_batch(&self, batch: &[NewEvent]) -> Result<Vec<Inserted>, StoreError> {
         self.insert_batch_indexing(batch, Vec::new()).await
     }
 
     /// [`Store::insert_batch`] for a caller that holds the text of events
     /// it deferred earlier (`pending`, oldest first): they are indexed from
-    /// memory with the batch, in the same transaction.
+    /// memory with the batch, in one indexing step.
     pub async fn insert_batch_indexing(
         &self,
         batch: &[NewEvent],
@@ -81,9 +81,9 @@ impl Store {
     }
 
     /// Like [`Store::insert_batch`] but leaves search indexing to a later
-    /// [`Store::index_rows`] or [`Store::index_pending`]: the writer does
-    /// this under load, so indexing happens in large batches (it keeps the
-    /// [`IndexRow`]s of the new events, see [`index_rows_of`]).
+    /// [`Store::index_rows`] or [`Store::index_pending`]: the daemon's
+    /// writer always does, and its indexer indexes in large batches from
+    /// the [`IndexRow`]s of the new events (see [`index_rows_of`]).
     pub async fn insert_batch_deferred(
         &self,
         batch: &[NewEvent],
@@ -96,8 +96,9 @@ impl Store {
     /// event's payload and headers already (`stored[i]` belongs to
     /// `batch[i]`): the daemon does that in its request handlers, in
     /// parallel, so the single writer only writes. With `index` the batch
-    /// and those deferred rows are indexed for search in the same
-    /// transaction ([`Store::insert_batch_indexing`]); without, indexing is
+    /// and those deferred rows are indexed for search once the batch is
+    /// committed ([`Store::insert_batch_indexing`]; a crash in between
+    /// leaves them to the catch-up on the next open); without, indexing is
     /// deferred ([`Store::insert_batch_deferred`]).
     pub async fn insert_encoded(
         &self,
@@ -115,40 +116,57 @@ impl Store {
                 ),
             });
         }
-        self.write_tx(async |tx| {
-            let out = insert_all(tx, batch, stored).await?;
-            if let Some(mut pending) = index {
-                pending.extend(index_rows_of(batch, &out));
-                index_in(tx, &pending).await?;
-            }
-            Ok(out)
-        })
-        .await
+        let out = self
+            .write_tx(async |tx| insert_all(tx, batch, stored).await)
+            .await?;
+        if let Some(mut pending) = index {
+            pending.extend(index_rows_of(batch, &out));
+            self.index_rows(&pending).await?;
+        }
+        Ok(out)
     }
 
-    /// Index events whose text the caller still holds (the writer keeps the
-    /// rows it deferred): they go to the index straight from memory when
-    /// they are exactly the events waiting for it, oldest first; otherwise
-    /// (a restart, retention in between) the waiting events are read back
-    /// from the history. Returns how many were indexed.
+    /// Index events whose text the caller still holds (the daemon's indexer
+    /// gets it from the writer): they go to the index straight from memory
+    /// when they are exactly the events waiting for it, oldest first;
+    /// otherwise (a restart, retention in between, a backlog) the oldest
+    /// waiting events are read back from the history instead, at most
+    /// [`CATCH_UP_STEP`] of them. Returns how many were indexed: fewer than
+    /// offered means the index is behind the offered rows.
+    ///
+    /// Indexing writes the search index's own file ([`crate::search_path`])
+    /// through its own connection, so it runs beside inserts.
     pub async fn index_rows(&self, rows: &[IndexRow]) -> Result<u64, StoreError> {
-        self.write_tx(async |tx| index_in(tx, rows).await).await
+        self.search_tx(async |tx| index_in(tx, rows).await).await
     }
 
-    /// FTS5's integrity check plus SQLite's own: an error if the search
-    /// index and the events table disagree.
+    /// FTS5's integrity check of the search index plus SQLite's own check
+    /// of both files: an error if either is damaged.
     pub async fn integrity_check(&self) -> Result<(), StoreError> {
-        let w = self.writer()?;
+        let s = self.search_writer()?;
         sqlx::query("INSERT INTO events_fts (events_fts, rank) VALUES ('integrity-check', 1)")
-            .execute(w)
+            .execute(s)
             .await?;
-        let ok: String = sqlx::query_scalar("PRAGMA quick_check")
-            .fetch_one(w)
-            .await?;
-        if ok != "ok" {
-            return Err(StoreError::Corrupt { id: 0, problem: ok });
+        for (pool, schema) in [(self.writer()?, "main"), (s, "main")] {
+            let ok: String =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {schema}.quick_check")))
+                    .fetch_one(pool)
+                    .await?;
+            if ok != "ok" {
+                return Err(StoreError::Corrupt { id: 0, problem: ok });
+            }
         }
         Ok(())
+    }
+
+    /// Events stored but not in the search index yet: how far search lags
+    /// the history (a backlog the daemon's indexer is catching up on).
+    pub async fn unindexed(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM h.events WHERE id > (SELECT indexed_upto FROM main.fts_state)",
+        )
+        .fetch_one(self.search_writer()?)
+        .await?)
     }
 
     /// Add every stored event not yet in the search index. Returns how many.
@@ -159,7 +177,7 @@ impl Store {
     /// Index at most `max_rows` pending events in one short transaction,
     /// reading their text back from the history.
     pub async fn index_pending_up_to(&self, max_rows: Option<u64>) -> Result<u64, StoreError> {
-        self.write_tx(async |tx| index_pending_in(tx, max_rows.map(|m| m as i64)).await)
+        self.search_tx(async |tx| index_pending_in(tx, max_rows.map(|m| m as i64)).await)
             .await
     }
 
@@ -251,7 +269,9 @@ impl Store {
         let w = self.writer()?;
         let mut deleted = 0;
         if let Some(cutoff) = older_than {
-            deleted += delete_chunked(w, RETAIN_AGE_SQL, cutoff.timestamp_millis()).await?;
+            deleted += self
+                .delete_chunked(RETAIN_AGE_SQL, cutoff.timestamp_millis())
+                .await?;
         }
         if let Some(max) = max_count.filter(|m| *m > 0) {
             // The id of the oldest row to keep; everything below it goes.
@@ -261,13 +281,14 @@ impl Store {
                     .fetch_optional(w)
                     .await?;
             if let Some(keep_from) = keep_from {
-                deleted += delete_chunked(
-                    w,
-                    "DELETE FROM events WHERE id IN
-                       (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)",
-                    keep_from,
-                )
-                .await?;
+                deleted += self
+                    .delete_chunked(
+                        "DELETE FROM events WHERE id IN
+                           (SELECT id FROM events WHERE id < ? ORDER BY id LIMIT ?)
+                         RETURNING id",
+                        keep_from,
+                    )
+                    .await?;
             }
         }
         Ok(deleted)
@@ -280,7 +301,8 @@ impl Store {
 /// history with none old enough that read all 15 GB, and the daemon, whose
 /// retention runs at start, gave up waiting for its writer after 30 s.
 const RETAIN_AGE_SQL: &str = "DELETE FROM events WHERE id IN
-     (SELECT id FROM events WHERE received_ms < ? ORDER BY received_ms LIMIT ?)";
+     (SELECT id FROM events WHERE received_ms < ? ORDER BY received_ms LIMIT ?)
+     RETURNING id";
 
 impl Store {
     /// SQLite's plan (`EXPLAIN QUERY PLAN` details) for one chunk of the age
@@ -299,26 +321,54 @@ impl Store {
     }
 }
 
-/// Run a `DELETE … WHERE x < ?1 … LIMIT ?2` until it deletes less than a
-/// chunk, so the writer never holds the lock for long.
-async fn delete_chunked(
-    w: &sqlx::SqlitePool,
-    sql: &'static str,
-    bound: i64,
-) -> Result<u64, StoreError> {
-    const CHUNK: i64 = 5_000;
-    let mut deleted = 0;
-    loop {
-        let n = sqlx::query(sql)
-            .bind(bound)
-            .bind(CHUNK)
-            .execute(w)
-            .await?
-            .rows_affected();
-        deleted += n;
-        if n < CHUNK as u64 {
-            return Ok(deleted);
+impl Store {
+    /// Run a `DELETE … WHERE x < ?1 … LIMIT ?2 RETURNING id` until it
+    /// deletes less than a chunk, so the writer never holds the lock for
+    /// long, and take each chunk's events out of the search index.
+    async fn delete_chunked(&self, sql: &'static str, bound: i64) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 5_000;
+        let mut deleted = 0;
+        loop {
+            let ids: Vec<i64> = sqlx::query_scalar(sql)
+                .bind(bound)
+                .bind(CHUNK)
+                .fetch_all(self.writer()?)
+                .await?;
+            let n = ids.len() as u64;
+            deleted += n;
+            self.unindex(&ids).await?;
+            if n < CHUNK as u64 {
+                return Ok(deleted);
+            }
         }
+    }
+
+    /// Take deleted events out of the search index: those it holds (ids up
+    /// to its watermark; later ones were never indexed, and an indexing
+    /// step that raced the delete reads the history again, see
+    /// [`Store::index_rows`]). This runs after the history's delete
+    /// committed: a crash in between leaves entries for ids that no longer
+    /// exist, which a search never shows (it joins the events table) and no
+    /// new event reuses (ids are AUTOINCREMENT).
+    async fn unindex(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt {
+            id: 0,
+            problem: e.to_string(),
+        })?;
+        self.search_tx(async |tx| {
+            sqlx::query(
+                "DELETE FROM main.events_fts WHERE rowid IN (SELECT value FROM json_each(?))
+                   AND rowid <= (SELECT indexed_upto FROM main.fts_state)",
+            )
+            .bind(list)
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        })
+        .await
     }
 }
 
@@ -360,7 +410,7 @@ const INDEX_ROWS_PER_STATEMENT: usize = 1024;
 /// index whatever waits by reading it back from the history. Returns how
 /// many were indexed.
 async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<u64, StoreError> {
-    let upto: i64 = sqlx::query_scalar("SELECT indexed_upto FROM fts_state WHERE id = 1")
+    let upto: i64 = sqlx::query_scalar("SELECT indexed_upto FROM main.fts_state WHERE id = 1")
         .fetch_one(&mut *tx)
         .await?;
     let rows: Vec<&IndexRow> = rows.iter().filter(|r| r.id > upto).collect();
@@ -371,7 +421,7 @@ async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<
     let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
     // The events from the watermark to the last row offered: the rows must
     // be all of them (later ones may wait for a later step).
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE id > ? AND id <= ?")
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM h.events WHERE id > ? AND id <= ?")
         .bind(upto)
         .bind(last)
         .fetch_one(&mut *tx)
@@ -381,16 +431,20 @@ async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<
         set_indexed_upto(tx, last).await?;
         Ok(rows.len() as u64)
     } else {
-        index_pending_in(tx, None).await
+        index_pending_in(tx, Some(CATCH_UP_STEP as i64)).await
     }
 }
+
+/// Most events one indexing step reads back from the history when the
+/// rows offered are not what waits (see [`Store::index_rows`]).
+pub const CATCH_UP_STEP: u64 = 5_000;
 
 async fn insert_index_rows(
     tx: &mut sqlx::SqliteConnection,
     rows: &[&IndexRow],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(INDEX_ROWS_PER_STATEMENT) {
-        let mut sql = String::from("INSERT INTO events_fts (rowid, summary, payload) VALUES ");
+        let mut sql = String::from("INSERT INTO main.events_fts (rowid, summary, payload) VALUES ");
         sql.push_str(&vec!["(?, ?, ?)"; chunk.len()].join(", "));
         // The SQL is built from fixed fragments only; every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -403,7 +457,7 @@ async fn insert_index_rows(
 }
 
 async fn set_indexed_upto(tx: &mut sqlx::SqliteConnection, upto: i64) -> Result<(), StoreError> {
-    sqlx::query("UPDATE fts_state SET indexed_upto = ? WHERE id = 1")
+    sqlx::query("UPDATE main.fts_state SET indexed_upto = ? WHERE id = 1")
         .bind(upto)
         .execute(&mut *tx)
         .await?;
@@ -424,8 +478,8 @@ async fn index_pending_in(
     let mut indexed = 0u64;
     while left > 0 {
         let found = sqlx::query(
-            "SELECT id, summary, payload FROM events
-             WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id LIMIT ?",
+            "SELECT id, summary, payload FROM h.events
+             WHERE id > (SELECT indexed_upto FROM main.fts_state) ORDER BY id LIMIT ?",
         )
         .bind(left.min(READ_CHUNK))
         .fetch_all(&mut *tx)

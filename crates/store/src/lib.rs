@@ -4,7 +4,8 @@
 //! process that writes, so SQLite never answers "database is locked") and a
 //! pool of read-only connections for queries. Events dedup on
 //! `(ce_source, ce_id)`; pages are keyset-paged on the local `id`; `q`
-//! searches an FTS5 index over summary and payload.
+//! searches an FTS5 index over summary and payload, kept in a file of its
+//! own beside the history ([`search_path`]) with its own writer connection.
 //!
 //! The delivery outbox (deliveries, attempts, the routing watermark) lives
 //! in the same file: see [`DeliveryRecord`].
@@ -27,7 +28,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
 
 pub use events::{
-    IndexRow, Inserted, NewEvent, StoredBlobs, StoredEvent, VolumeBucket, index_rows_of,
+    CATCH_UP_STEP, IndexRow, Inserted, NewEvent, StoredBlobs, StoredEvent, VolumeBucket,
+    index_rows_of,
 };
 pub use links::LinkCursor;
 pub use outbox::{
@@ -74,9 +76,56 @@ pub struct Store {
     /// A connection of its own for [`Store::checkpoint`], so copying the
     /// WAL back into the database runs beside the writer, not in it.
     checkpointer: Option<SqlitePool>,
+    /// The search index's own writer connection (its file as `main`,
+    /// the history attached as `h`): indexing is written beside the
+    /// history's writer, not between its inserts (see [`search_path`]).
+    search: Option<SqlitePool>,
     read: SqlitePool,
     path: PathBuf,
 }
+
+/// The search index of the history at `history`: a SQLite file of its own
+/// beside it (`history.db` → `history.search.db`). SQLite takes one writer
+/// per file, so with the index in the history file every indexing step
+/// held up the inserts behind it; in its own file, with its own writer
+/// connection, indexing runs beside them. It holds only what can be made
+/// again from the history: a missing or deleted file is rebuilt. Readers
+/// attach it as `search`, so `events_fts` resolves to it.
+pub fn search_path(history: &Path) -> PathBuf {
+    history.with_extension("search.db")
+}
+
+/// `PRAGMA application_id` of a Kite Desk search index: "KDSI".
+const SEARCH_APPLICATION_ID: i64 = 0x4B44_5349;
+
+/// The search index's schema, created on first open. The index is
+/// contentless (payloads are stored compressed in the history), with
+/// `contentless_delete` so a deleted event leaves it by its rowid;
+/// `fts_state.indexed_upto` is the highest event id in the index, committed
+/// with the index itself.
+///
+/// Merging (set on every open): FTS5 merges 16 segments at a time instead
+/// of 4, since each merge rewrites the segments it joins, so wider merges
+/// rewrite every token fewer times (the database thread's CPU per webhook
+/// fell from about 50 to 44.5 µs under a burst, bench/RESULTS.md session
+/// 4). With `crisismerge` at its default of 16 as well, the incremental
+/// merge never began before a level held 16 segments, and the whole level
+/// was merged in the step that reached it: 200,000 pushes in steps of 1,000
+/// took 10.7 µs an event with the longest step 74 ms; with `crisismerge`
+/// 64, 11.0 µs and 25 ms (in the daemon under load such a step took 612 ms
+/// and stalled the writer behind it).
+const SEARCH_SCHEMA: &str = "
+CREATE VIRTUAL TABLE IF NOT EXISTS main.events_fts USING fts5(
+    summary, payload,
+    content = '', contentless_delete = 1,
+    tokenize = 'unicode61'
+);
+CREATE TABLE IF NOT EXISTS main.fts_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT INTO main.fts_state (id, indexed_upto) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+";
 
 /// The writer connection's own automatic checkpoint (in pages of 8 KB):
 /// 64 MB, far above what the daemon's checkpoints let the WAL reach.
@@ -116,15 +165,16 @@ async fn check_existing(path: &Path) -> Result<(), StoreError> {
             )));
         }
         // Histories created before the application id was set carry our
-        // tables and migration log instead.
+        // tables and migration log instead (`fts_state` too, until the
+        // search index moved to its own file).
         let ours: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
-             AND name IN ('_sqlx_migrations', 'events', 'fts_state')",
+             AND name IN ('_sqlx_migrations', 'events')",
         )
         .fetch_one(&mut conn)
         .await?;
         Ok::<_, sqlx::Error>(
-            (ours != 3).then(|| "it is a SQLite database without Kite Desk's tables".to_owned()),
+            (ours != 2).then(|| "it is a SQLite database without Kite Desk's tables".to_owned()),
         )
     }
     .await;
@@ -193,24 +243,30 @@ impl Store {
             .connect_with(base.clone())
             .await
             .map_err(open_err)?;
+        let search = open_search(&base, path).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(attach_search(search_path(path)))
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
         let store = Store {
             write: Some(write),
             checkpointer: Some(checkpointer),
+            search: Some(search),
             read,
             path: path.to_path_buf(),
         };
-        // Index whatever a previous run stored but did not index (a crash
-        // between an insert and its deferred indexing).
-        let caught_up = store.index_pending().await?;
+        // Index what a previous run stored but did not index (a crash
+        // between an insert and its indexing), up to a bound: a larger
+        // backlog (a new or deleted search file under a big history) is
+        // left to the daemon's indexer, which catches up in the background
+        // while the daemon serves.
+        let caught_up = store.index_pending_up_to(Some(OPEN_CATCH_UP)).await?;
         if caught_up > 0 {
             tracing::info!(
                 events = caught_up,
-                "indexed events left unindexed by the previous run"
+                "indexed events the search index did not have yet"
             );
         }
         Ok(store)
@@ -226,8 +282,15 @@ impl Store {
             .filename(path)
             .read_only(true)
             .busy_timeout(Duration::from_secs(5));
-        let read = SqlitePoolOptions::new()
-            .max_connections(2)
+        // Read-only connections attach the search index read-only (SQLite
+        // opens attached files with the connection's flags), when there is
+        // one: without it, listing works and only searching fails.
+        let search = search_path(path);
+        let mut pool = SqlitePoolOptions::new().max_connections(2);
+        if search.exists() {
+            pool = pool.after_connect(attach_search(search));
+        }
+        let read = pool
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open {
@@ -237,6 +300,7 @@ impl Store {
         Ok(Store {
             write: None,
             checkpointer: None,
+            search: None,
             read,
             path: path.to_path_buf(),
         })
@@ -248,6 +312,25 @@ impl Store {
 
     fn writer(&self) -> Result<&SqlitePool, StoreError> {
         self.write.as_ref().ok_or(StoreError::ReadOnly)
+    }
+
+    /// The search index's writer connection.
+    fn search_writer(&self) -> Result<&SqlitePool, StoreError> {
+        self.search.as_ref().ok_or(StoreError::ReadOnly)
+    }
+
+    /// Run `f` in one write transaction of the search index (see
+    /// [`Store::write_tx`], whose error handling it shares). A deferred
+    /// `BEGIN`, not `BEGIN IMMEDIATE`: that would take the write lock of
+    /// every attached file, the history's too, and hold up its writer for
+    /// the whole indexing step. Deferred, the step reads the history from a
+    /// snapshot and locks only the index's own file, which nothing else
+    /// writes.
+    pub(crate) async fn search_tx<T>(
+        &self,
+        f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        tx_on(self.search_writer()?, "BEGIN", f).await
     }
 
     /// Run `f` in one write transaction and commit it. Every multi-statement
@@ -266,18 +349,7 @@ impl Store {
         &self,
         f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.writer()?.acquire().await?;
-        let result = async {
-            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?;
-            let value = f(&mut tx).await?;
-            tx.commit().await?;
-            Ok(value)
-        }
-        .await;
-        if result.is_err() {
-            conn.close_on_drop();
-        }
-        result
+        tx_on(self.writer()?, "BEGIN IMMEDIATE", f).await
     }
 
     /// Copy what the WAL holds back into the database file (a PASSIVE
@@ -296,9 +368,156 @@ impl Store {
         if let Some(w) = &self.write {
             w.close().await;
         }
+        if let Some(s) = &self.search {
+            s.close().await;
+        }
         if let Some(c) = &self.checkpointer {
             c.close().await;
         }
         self.read.close().await;
+    }
+}
+
+/// [`Store::write_tx`] on `pool`'s one connection.
+async fn tx_on<T>(
+    pool: &SqlitePool,
+    begin: &'static str,
+    f: impl AsyncFnOnce(&mut sqlx::SqliteConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, begin).await?;
+        let value = f(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+    .await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    result
+}
+
+/// Events [`Store::open`] indexes itself when the search index is behind;
+/// beyond that the daemon's indexer catches up in the background.
+const OPEN_CATCH_UP: u64 = 20_000;
+
+/// A pool's `after_connect`: attach the search index as `search`.
+fn attach_search(
+    file: PathBuf,
+) -> impl for<'c> Fn(
+    &'c mut sqlx::SqliteConnection,
+    sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'c, Result<(), sqlx::Error>>
++ Send
++ Sync
++ 'static {
+    move |conn, _| {
+        let file = file.to_string_lossy().into_owned();
+        Box::pin(async move {
+            sqlx::query("ATTACH DATABASE ? AS search")
+                .bind(file)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// Open (creating if needed) the search index of the history at `history`
+/// with its writer connection, which attaches the history as `h` (indexing
+/// reads the events it catches up on from there).
+async fn open_search(
+    base: &SqliteConnectOptions,
+    history: &Path,
+) -> Result<SqlitePool, StoreError> {
+    let file = search_path(history);
+    let open_err = |source| StoreError::Open {
+        path: file.clone(),
+        source,
+    };
+    if let Some(reason) = foreign_search(&file).await {
+        return Err(StoreError::Foreign {
+            path: file.clone(),
+            reason: format!(
+                "{reason}; it holds only the search index, which is rebuilt from the history when the file is missing"
+            ),
+        });
+    }
+    let history_file = history.to_string_lossy().into_owned();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .after_connect(move |conn, _| {
+            let history_file = history_file.clone();
+            Box::pin(async move {
+                sqlx::query("ATTACH DATABASE ? AS h")
+                    .bind(history_file)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(
+            base.clone()
+                .filename(&file)
+                .create_if_missing(true)
+                .page_size(8192)
+                // SQLite's own automatic checkpoint (1,000 pages, 8 MB),
+                // inside the indexer's commits: the indexer is not what a
+                // webhook's answer waits for, and small checkpoints keep
+                // each of its steps short.
+                .pragma("wal_autocheckpoint", "1000")
+                .pragma("journal_size_limit", (64 << 20).to_string()),
+        )
+        .await
+        .map_err(open_err)?;
+    let created = async {
+        let mut c = pool.acquire().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "PRAGMA main.application_id = {SEARCH_APPLICATION_ID}; {SEARCH_SCHEMA}"
+        )))
+        .execute(&mut *c)
+        .await?;
+        sqlx::raw_sql(
+            "INSERT INTO main.events_fts (events_fts, rank) VALUES ('automerge', 16);
+             INSERT INTO main.events_fts (events_fts, rank) VALUES ('crisismerge', 64);",
+        )
+        .execute(&mut *c)
+        .await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = created {
+        pool.close().await;
+        return Err(open_err(e));
+    }
+    Ok(pool)
+}
+
+/// Why the file at the search index's path is not one (another program's
+/// database, not SQLite at all), or `None` when it is one or is missing.
+async fn foreign_search(file: &Path) -> Option<String> {
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(e.to_string()),
+        Ok(m) if m.len() == 0 => return None,
+        Ok(_) => {}
+    }
+    let opts = SqliteConnectOptions::new().filename(file).read_only(true);
+    let mut conn = match opts.connect().await {
+        Ok(c) => c,
+        Err(e) => return Some(e.to_string()),
+    };
+    let app_id = sqlx::query_scalar::<_, i64>("PRAGMA application_id")
+        .fetch_one(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    match app_id {
+        Ok(SEARCH_APPLICATION_ID) => None,
+        Ok(other) => Some(format!(
+            "it is not a Kite Desk search index (application_id {other:#x})"
+        )),
+        Err(e) => Some(e.to_string()),
     }
 }

@@ -24,6 +24,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .read_only(true)
         .connect()
         .await?;
+    // The search index lives beside the history (kitedesk_store::search_path);
+    // the store's readers attach it the same way.
+    sqlx::query("ATTACH DATABASE ? AS search")
+        .bind(
+            kitedesk_store::search_path(std::path::Path::new(&db))
+                .to_string_lossy()
+                .into_owned(),
+        )
+        .execute(&mut c)
+        .await?;
     let v: String = sqlx::query_scalar("select sqlite_version()")
         .fetch_one(&mut c)
         .await?;

@@ -368,3 +368,97 @@ async fn a_concurrent_burst_is_stored_at_once_and_searchable_soon_after() {
         tokio::task::yield_now().await;
     }
 }
+
+/// Events stored straight into a history (as an older Kite Desk left them),
+/// with `word` in each summary.
+async fn history_without_search_index(dir: &std::path::Path, n: i64, word: &str) {
+    use kitedesk_core::{Headers, Importance, KiteEvent, Verification};
+    use kitedesk_store::{NewEvent, Store};
+    let history = dir.join("history.db");
+    let s = Store::open(&history).await.unwrap();
+    let t0 = chrono::Utc::now();
+    for chunk in (1..=n).collect::<Vec<_>>().chunks(1000) {
+        let batch: Vec<NewEvent> = chunk
+            .iter()
+            .map(|i| NewEvent {
+                payload: format!(r#"{{"n":{i}}}"#),
+                received: t0,
+                event: KiteEvent {
+                    id: format!("old-{i}"),
+                    source: "https://myapp".into(),
+                    ty: "com.myapp.event".into(),
+                    time: t0,
+                    source_name: "myapp".into(),
+                    summary: format!("{word} {i}"),
+                    data: json!({ "n": i }),
+                    seq: None,
+                    original_headers: Headers::new(),
+                    verification: Verification::unverified("unsigned"),
+                    importance: Importance::Normal,
+                    importance_reason: "default".into(),
+                },
+            })
+            .collect();
+        s.insert_batch_deferred(&batch).await.unwrap();
+    }
+    s.close().await;
+    // No search index at all: what an upgrade from a history that kept its
+    // index inside finds (or a user who deleted the file).
+    let search = kitedesk_store::search_path(&history);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", search.display()));
+    }
+}
+
+#[tokio::test]
+async fn a_search_index_far_behind_catches_up_while_the_daemon_serves() {
+    // More than opening the store indexes itself: the rest is the
+    // indexer's, in the background, while webhooks keep being answered.
+    let dir = tempfile::tempdir().unwrap();
+    history_without_search_index(dir.path(), 26_000, "backlogword").await;
+    let (api, app) = kitedesk_daemon::Daemon::app(
+        config(dir.path(), MANIFEST, &default_env()),
+        HOST.parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let h = Harness {
+        _dir: dir,
+        api,
+        app,
+    };
+    let (status, r) = h
+        .post_hook("myapp", &[], br#"{"message":"freshword"}"#)
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{r}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let behind = h.api.store().unindexed().await.unwrap();
+        if behind == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{behind} events still unindexed after 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (q, expect) in [
+        ("backlogword 1", "old-1"),
+        ("backlogword 26000", "old-26000"),
+        ("freshword", ""),
+    ] {
+        let (_, page) = h
+            .get(&format!("/api/events?q={}", q.replace(' ', "%20")))
+            .await;
+        let events = page["events"].as_array().unwrap();
+        assert!(!events.is_empty(), "{q}: {page}");
+        if !expect.is_empty() {
+            assert!(
+                events.iter().any(|e| e["event_id"] == expect),
+                "{q}: {page}"
+            );
+        }
+    }
+    h.api.store().integrity_check().await.unwrap();
+}

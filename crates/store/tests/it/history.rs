@@ -961,13 +961,16 @@ async fn the_search_index_merges_wide_and_finds_events_across_many_segments() {
         .unwrap();
     assert_eq!(found.events.len(), 40);
     s.integrity_check().await.unwrap();
-    let mut c = raw(&path).await;
+    let mut c = raw(&kitedesk_store::search_path(&path)).await;
     let automerge: i64 =
         sqlx::query_scalar("SELECT v FROM events_fts_config WHERE k = 'automerge'")
             .fetch_one(&mut c)
             .await
             .unwrap();
-    assert_eq!(automerge, 16, "the migration widens FTS5 merges");
+    assert_eq!(
+        automerge, 16,
+        "the search index merges 16 segments at a time"
+    );
 }
 
 #[tokio::test]
@@ -1012,4 +1015,173 @@ async fn retention_by_age_walks_the_received_index() {
             .all(|e| e.received >= t0() + Duration::seconds(6)),
         "only newer events are left"
     );
+}
+
+/// Rowids in the search index file (a contentless index still lists them).
+async fn indexed_ids(history: &std::path::Path) -> Vec<i64> {
+    let mut c = raw(&kitedesk_store::search_path(history)).await;
+    sqlx::query_scalar("SELECT rowid FROM events_fts ORDER BY rowid")
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_search_index_is_a_file_of_its_own_and_retention_empties_it_too() {
+    let (d, s) = seeded().await;
+    let path = d.path().join("history.db");
+    let search = kitedesk_store::search_path(&path);
+    assert_eq!(search, d.path().join("history.search.db"));
+    assert!(search.exists());
+    // The history holds no index of its own any more.
+    let mut c = raw(&path).await;
+    let fts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE name LIKE 'events_fts%' OR name = 'fts_state'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(fts, 0, "no search tables left in the history");
+    assert_eq!(indexed_ids(&path).await, (1..=30).collect::<Vec<i64>>());
+    // By count: the oldest 20 go from both files.
+    assert_eq!(s.retain(None, Some(10)).await.unwrap(), 20);
+    assert_eq!(indexed_ids(&path).await, (21..=30).collect::<Vec<i64>>());
+    // By age: the events received up to t0+25s.
+    assert_eq!(
+        s.retain(Some(t0() + Duration::seconds(26)), None)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(indexed_ids(&path).await, (26..=30).collect::<Vec<i64>>());
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deleted_search_index_is_rebuilt_from_the_history() {
+    let (d, s) = seeded().await;
+    s.close().await;
+    let path = d.path().join("history.db");
+    let search = kitedesk_store::search_path(&path);
+    for suffix in ["", "-wal", "-shm"] {
+        let f = format!("{}{suffix}", search.display());
+        let _ = std::fs::remove_file(f);
+    }
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.unindexed().await.unwrap(), 0, "caught up on open");
+    let q = EventQuery {
+        q: Some("card_declined".into()),
+        ..Default::default()
+    };
+    let found = s.list(&q).await.unwrap();
+    assert_eq!(found.events.len(), 1);
+    assert_eq!(found.events[0].event.id, "evt-7");
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_foreign_file_at_the_search_index_path_is_refused_and_left_alone() {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let search = kitedesk_store::search_path(&path);
+    let mut c = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&search)
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE notes (t TEXT)")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    let before = std::fs::read(&search).unwrap();
+    let err = Store::open(&path).await.unwrap_err().to_string();
+    assert!(
+        err.contains("history.search.db") && err.contains("not a Kite Desk search index"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&search).unwrap(), before, "not modified");
+}
+
+#[tokio::test]
+async fn the_cli_reads_and_searches_read_only_beside_the_writer() {
+    let (d, s) = seeded().await;
+    let ro = Store::open_read_only(&d.path().join("history.db"))
+        .await
+        .unwrap();
+    let q = EventQuery {
+        q: Some("card_declined".into()),
+        ..Default::default()
+    };
+    assert_eq!(ro.list(&q).await.unwrap().events.len(), 1);
+    drop(s);
+}
+
+#[tokio::test]
+async fn an_indexing_backlog_is_read_back_in_bounded_steps() {
+    use kitedesk_store::{CATCH_UP_STEP, index_rows_of};
+    let (_d, s) = store().await;
+    let n = CATCH_UP_STEP as i64 + 7;
+    let batch: Vec<NewEvent> = (1..=n)
+        .map(|i| {
+            ev(
+                i,
+                "github",
+                "com.github.push",
+                Importance::Normal,
+                true,
+                "backlogword",
+            )
+        })
+        .collect();
+    let done = s.insert_batch_deferred(&batch).await.unwrap();
+    assert_eq!(s.unindexed().await.unwrap(), n);
+    // Offering only the newest row: the oldest waiting are read back
+    // first, one bounded step at a time.
+    let rows = index_rows_of(&batch, &done);
+    let last = &rows[rows.len() - 1..];
+    assert_eq!(s.index_rows(last).await.unwrap(), CATCH_UP_STEP);
+    assert_eq!(s.unindexed().await.unwrap(), 7);
+    assert_eq!(s.index_rows(last).await.unwrap(), 7);
+    assert_eq!(s.unindexed().await.unwrap(), 0);
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn indexing_never_takes_the_history_write_lock() {
+    // The search index's connection reads the history (attached) but must
+    // not lock it for writing: `BEGIN IMMEDIATE` there took the write lock
+    // of every attached file, and each indexing step stalled the inserts.
+    use kitedesk_store::index_rows_of;
+    let (d, s) = store().await;
+    let batch: Vec<NewEvent> = (1..=3)
+        .map(|n| {
+            ev(
+                n,
+                "github",
+                "com.github.push",
+                Importance::Normal,
+                true,
+                "lockword",
+            )
+        })
+        .collect();
+    let done = s.insert_batch_deferred(&batch).await.unwrap();
+    // Another writer holds the history's write lock meanwhile.
+    let mut other = raw(&d.path().join("history.db")).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let indexed = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        s.index_rows(&index_rows_of(&batch, &done)),
+    )
+    .await
+    .expect("indexing waited for the history's write lock")
+    .unwrap();
+    assert_eq!(indexed, 3);
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
 }
