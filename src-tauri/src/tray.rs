@@ -344,6 +344,9 @@ pub(crate) async fn watch(app: AppHandle) {
                 let changed = match msg {
                     Ok(DaemonEvent::Stored(ev)) => on_stored(&app, &EventSummary::from(&*ev)),
                     Ok(DaemonEvent::ShuttingDown) | Err(RecvError::Closed) => break,
+                    // The tray follows notification settings through their
+                    // own watch.
+                    Ok(DaemonEvent::NotificationSettings) => false,
                     Err(RecvError::Lagged(n)) => {
                         // Missed some: re-read the latest from the history.
                         tracing::debug!(missed = n, "tray lagged behind the bus");

@@ -218,6 +218,7 @@ impl Api {
         let value = serde_json::to_value(&settings).map_err(|e| ApiError::internal(&e))?;
         self.store().put_setting(SETTINGS_KEY, &value).await?;
         self.notifications().settings.send_replace(settings.clone());
+        self.bus().publish(DaemonEvent::NotificationSettings);
         Ok(settings)
     }
 
@@ -344,10 +345,22 @@ impl Task {
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Ok(event) => {
-                        if let DaemonEvent::Stored(e) = &event {
-                            self.handle(e).await;
-                        } else if matches!(event, DaemonEvent::ShuttingDown) {
-                            break;
+                        match &event {
+                            DaemonEvent::Stored(e) => self.handle(e).await,
+                            // In the bus's order, so every event is decided
+                            // under the settings it arrived in: a webhook
+                            // answered before a pause was lifted stays
+                            // quiet, one sent after a pause began too.
+                            DaemonEvent::NotificationSettings => {
+                                let compiled: Result<Compiled, _> =
+                                    self.settings.borrow_and_update().compile();
+                                match compiled {
+                                    Ok(c) => self.engine.set_settings(c),
+                                    Err(e) => tracing::warn!(error = %e, "ignoring invalid notification settings"),
+                                }
+                            }
+                            DaemonEvent::ShuttingDown => break,
+                            DaemonEvent::Connection(_) => {}
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -359,16 +372,6 @@ impl Task {
                 () = flush => {
                     for notice in self.engine.flush_due(Utc::now()) {
                         self.show(notice).await;
-                    }
-                }
-                changed = self.settings.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let compiled: Result<Compiled, _> = self.settings.borrow_and_update().compile();
-                    match compiled {
-                        Ok(c) => self.engine.set_settings(c),
-                        Err(e) => tracing::warn!(error = %e, "ignoring invalid notification settings"),
                     }
                 }
                 _ = lazy.tick() => self.persist(self.processed).await,
