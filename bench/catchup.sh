@@ -94,7 +94,13 @@ T1=$(date +%s.%N)
 RELAY_T1=$(thread_ticks "$RELAY_PID")
 DAEMON_T1=$(thread_ticks "$KD_PID")
 HIST="file:$WORK/daemon/history.db?mode=ro"
-while [ "$(sqlite3 "$HIST" 'SELECT (SELECT indexed_upto FROM fts_state) >= (SELECT MAX(id) FROM events)')" != 1 ]; do
+# The search index is a file of its own beside the history.
+SEARCH="file:$WORK/daemon/history.search.db?mode=ro"
+while :; do
+    done_=$(sqlite3 "$HIST" "ATTACH '$SEARCH' AS s;
+        SELECT (SELECT indexed_upto FROM s.fts_state) >= (SELECT MAX(id) FROM events)") \
+        || die "cannot read the search index's watermark"
+    [ "$done_" = 1 ] && break
     sleep 0.05
 done
 T2=$(date +%s.%N)
