@@ -246,7 +246,7 @@ impl Store {
         let search = open_search(&base, path).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .after_connect(attach_search(search_path(path)))
+            .after_connect(attach(search_path(path), ATTACH_SEARCH))
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
@@ -288,7 +288,7 @@ impl Store {
         let search = search_path(path);
         let mut pool = SqlitePoolOptions::new().max_connections(2);
         if search.exists() {
-            pool = pool.after_connect(attach_search(search));
+            pool = pool.after_connect(attach(search, ATTACH_SEARCH));
         }
         let read = pool
             .connect_with(opts)
@@ -402,9 +402,15 @@ async fn tx_on<T>(
 /// beyond that the daemon's indexer catches up in the background.
 const OPEN_CATCH_UP: u64 = 20_000;
 
-/// A pool's `after_connect`: attach the search index as `search`.
-fn attach_search(
+/// How readers attach the search index: as `search`, so `events_fts`
+/// resolves to it.
+const ATTACH_SEARCH: &str = "ATTACH DATABASE ? AS search";
+
+/// A pool's `after_connect`: run `sql` (an `ATTACH … AS name`) with
+/// `file`'s path bound.
+fn attach(
     file: PathBuf,
+    sql: &'static str,
 ) -> impl for<'c> Fn(
     &'c mut sqlx::SqliteConnection,
     sqlx::pool::PoolConnectionMetadata,
@@ -412,13 +418,11 @@ fn attach_search(
 + Send
 + Sync
 + 'static {
+    let file = file.to_string_lossy().into_owned();
     move |conn, _| {
-        let file = file.to_string_lossy().into_owned();
+        let file = file.clone();
         Box::pin(async move {
-            sqlx::query("ATTACH DATABASE ? AS search")
-                .bind(file)
-                .execute(conn)
-                .await?;
+            sqlx::query(sql).bind(file).execute(conn).await?;
             Ok(())
         })
     }
@@ -444,20 +448,10 @@ async fn open_search(
             ),
         });
     }
-    let history_file = history.to_string_lossy().into_owned();
     let pool = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
-        .after_connect(move |conn, _| {
-            let history_file = history_file.clone();
-            Box::pin(async move {
-                sqlx::query("ATTACH DATABASE ? AS h")
-                    .bind(history_file)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
+        .after_connect(attach(history.to_path_buf(), "ATTACH DATABASE ? AS h"))
         .connect_with(
             base.clone()
                 .filename(&file)
