@@ -55,10 +55,6 @@ pub struct VolumeBucket {
 pub(crate) const LIST_COLUMNS: &str = "e.id, e.source_name, e.ce_source, e.ce_id, e.ce_type, e.time_ms, e.received_ms, \
      e.summary, e.importance, e.importance_reason, e.verified, e.verify_reason, e.relay_seq";
 
-/// Rows per multi-row INSERT: one round trip to SQLite for many events
-/// (14 bound values each, far below SQLite's 32766-parameter limit).
-const ROWS_PER_STATEMENT: usize = 64;
-
 impl Store {
     /// Store a batch in one transaction (group commit: one commit for many
     /// webhooks), then index it, and anything still waiting, for search
@@ -116,9 +112,7 @@ impl Store {
                 ),
             });
         }
-        let out = self
-            .write_tx(async |tx| insert_all(tx, batch, stored).await)
-            .await?;
+        let out = self.inserter()?.insert(batch, stored).await?;
         if let Some(mut pending) = index {
             pending.extend(index_rows_of(batch, &out));
             self.index_rows(&pending).await?;
@@ -509,8 +503,8 @@ async fn index_pending_in(
 /// [`StoredBlobs::encode`] wherever the caller has CPU to spare.
 #[derive(Debug, Clone)]
 pub struct StoredBlobs {
-    headers: Vec<u8>,
-    payload: Vec<u8>,
+    pub(crate) headers: Vec<u8>,
+    pub(crate) payload: Vec<u8>,
 }
 
 impl StoredBlobs {
@@ -547,86 +541,6 @@ pub(crate) fn decode_text(id: i64, stored: Vec<u8>) -> Result<String, StoreError
         id,
         problem: e.to_string(),
     })
-}
-
-/// Insert every event of `batch` in multi-row statements.
-async fn insert_all(
-    tx: &mut sqlx::SqliteConnection,
-    batch: &[NewEvent],
-    stored: &[StoredBlobs],
-) -> Result<Vec<Inserted>, StoreError> {
-    let mut out = Vec::with_capacity(batch.len());
-    for (chunk, blobs) in batch
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(stored.chunks(ROWS_PER_STATEMENT))
-    {
-        out.extend(insert_chunk(tx, chunk, blobs).await?);
-    }
-    Ok(out)
-}
-
-/// One multi-row INSERT for up to [`ROWS_PER_STATEMENT`] events. RETURNING
-/// gives the ids of the new rows (in no guaranteed order, so they are matched
-/// by key); a row that hit the unique key is a duplicate of an earlier one.
-async fn insert_chunk(
-    tx: &mut sqlx::SqliteConnection,
-    chunk: &[NewEvent],
-    stored: &[StoredBlobs],
-) -> Result<Vec<Inserted>, StoreError> {
-    use std::collections::HashMap;
-    let mut sql = String::from(
-        "INSERT INTO events (source_name, ce_source, ce_id, ce_type, time_ms, received_ms, summary,
-             importance, importance_reason, verified, verify_reason, relay_seq, headers, payload) VALUES ",
-    );
-    sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
-    sql.push_str(" ON CONFLICT (ce_source, ce_id) DO NOTHING RETURNING id, ce_source, ce_id");
-    // The SQL is built from fixed fragments only; every value is bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (ne, blobs) in chunk.iter().zip(stored) {
-        let e = &ne.event;
-        q = q
-            .bind(&e.source_name)
-            .bind(&e.source)
-            .bind(&e.id)
-            .bind(&e.ty)
-            .bind(e.time.timestamp_millis())
-            .bind(ne.received.timestamp_millis())
-            .bind(&e.summary)
-            .bind(e.importance.rank())
-            .bind(&e.importance_reason)
-            .bind(e.verification.verified)
-            .bind(&e.verification.reason)
-            .bind(e.seq.map(|s| s as i64))
-            .bind(&blobs.headers)
-            .bind(&blobs.payload);
-    }
-    let rows = q.fetch_all(&mut *tx).await?;
-    let mut new_ids: HashMap<(String, String), i64> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        new_ids.insert(
-            (r.try_get("ce_source")?, r.try_get("ce_id")?),
-            r.try_get("id")?,
-        );
-    }
-    let mut out = Vec::with_capacity(chunk.len());
-    for ne in chunk {
-        let key = (ne.event.source.clone(), ne.event.id.clone());
-        // The first occurrence of a new key is the new row; later ones in the
-        // same batch, and keys stored before, are duplicates.
-        match new_ids.remove(&key) {
-            Some(id) => out.push(Inserted::New(id)),
-            None => {
-                let id: i64 =
-                    sqlx::query_scalar("SELECT id FROM events WHERE ce_source = ? AND ce_id = ?")
-                        .bind(&key.0)
-                        .bind(&key.1)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                out.push(Inserted::Duplicate(id));
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn millis(ms: i64) -> DateTime<Utc> {

@@ -1,8 +1,10 @@
 //! Kite Desk's history: a SQLite file (WAL) behind sqlx.
 //!
-//! [`Store`] owns two pools: one writer connection (the daemon is the only
-//! process that writes, so SQLite never answers "database is locked") and a
-//! pool of read-only connections for queries. Events dedup on
+//! [`Store`] owns the history's writers (the daemon is the only process
+//! that writes): event inserts on a thread with a connection of its own
+//! (`inserter`), everything else through one sqlx writer connection; SQLite
+//! serializes the two on its file lock (`busy_timeout`). Queries use a pool
+//! of read-only connections. Events dedup on
 //! `(ce_source, ce_id)`; pages are keyset-paged on the local `id`; `q`
 //! searches an FTS5 index over summary and payload, kept in a file of its
 //! own beside the history ([`search_path`]) with its own writer connection.
@@ -14,6 +16,7 @@
 //! [`Page`], [`DeliveryRecord`].
 
 mod events;
+mod inserter;
 mod links;
 mod outbox;
 mod query;
@@ -54,6 +57,8 @@ pub enum StoreError {
     Foreign { path: PathBuf, reason: String },
     #[error("history database error: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("history database error: {0}")]
+    Insert(#[from] rusqlite::Error),
     #[error("stored row {id} is unreadable: {problem}")]
     Corrupt { id: i64, problem: String },
     #[error(transparent)]
@@ -66,6 +71,7 @@ impl StoreError {
     /// The disk is full: the ingress answers 503 and the caller may retry.
     pub fn is_disk_full(&self) -> bool {
         matches!(self, StoreError::Sql(sqlx::Error::Database(e)) if e.code().as_deref() == Some("13"))
+            || self.is_insert_disk_full()
     }
 }
 
@@ -73,6 +79,9 @@ impl StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     write: Option<SqlitePool>,
+    /// Event inserts: a connection of their own on a thread of their own
+    /// ([`inserter`]).
+    inserter: Option<std::sync::Arc<inserter::Inserter>>,
     /// A connection of its own for [`Store::checkpoint`], so copying the
     /// WAL back into the database runs beside the writer, not in it.
     checkpointer: Option<SqlitePool>,
@@ -129,7 +138,7 @@ INSERT INTO main.fts_state (id, indexed_upto) VALUES (1, 0) ON CONFLICT (id) DO 
 
 /// The writer connection's own automatic checkpoint (in pages of 8 KB):
 /// 64 MB, far above what the daemon's checkpoints let the WAL reach.
-const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -250,8 +259,16 @@ impl Store {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
+        let inserter = match inserter::Inserter::start(path) {
+            Ok(i) => i,
+            Err(e) => {
+                write.close().await;
+                return Err(e);
+            }
+        };
         let store = Store {
             write: Some(write),
+            inserter: Some(std::sync::Arc::new(inserter)),
             checkpointer: Some(checkpointer),
             search: Some(search),
             read,
@@ -299,6 +316,7 @@ impl Store {
             })?;
         Ok(Store {
             write: None,
+            inserter: None,
             checkpointer: None,
             search: None,
             read,
@@ -312,6 +330,10 @@ impl Store {
 
     fn writer(&self) -> Result<&SqlitePool, StoreError> {
         self.write.as_ref().ok_or(StoreError::ReadOnly)
+    }
+
+    fn inserter(&self) -> Result<&inserter::Inserter, StoreError> {
+        self.inserter.as_deref().ok_or(StoreError::ReadOnly)
     }
 
     /// The search index's writer connection.
@@ -365,6 +387,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(i) = &self.inserter {
+            i.close().await;
+        }
         if let Some(w) = &self.write {
             w.close().await;
         }
