@@ -197,8 +197,7 @@ pub fn spawn(store: Store, bus: Bus) -> Writer {
             // work) is answered once it is searchable, which takes one
             // short indexing step; under load answers go out at commit.
             let lone = events.len() == 1 && rx.is_empty() && indexer_idle.load(Ordering::Acquire);
-            let result = store.insert_encoded(&events, &stored, None).await;
-            drop(stored);
+            let result = store.insert_encoded(&events, stored, None).await;
             match result {
                 Ok(results) => {
                     // Full means a checkpoint is due already.

@@ -73,7 +73,7 @@ impl Store {
         pending: Vec<IndexRow>,
     ) -> Result<Vec<Inserted>, StoreError> {
         let stored = encode_all(batch)?;
-        self.insert_encoded(batch, &stored, Some(pending)).await
+        self.insert_encoded(batch, stored, Some(pending)).await
     }
 
     /// Like [`Store::insert_batch`] but leaves search indexing to a later
@@ -85,7 +85,7 @@ impl Store {
         batch: &[NewEvent],
     ) -> Result<Vec<Inserted>, StoreError> {
         let stored = encode_all(batch)?;
-        self.insert_encoded(batch, &stored, None).await
+        self.insert_encoded(batch, stored, None).await
     }
 
     /// The insert behind the others, for a caller that compressed each
@@ -99,7 +99,7 @@ impl Store {
     pub async fn insert_encoded(
         &self,
         batch: &[NewEvent],
-        stored: &[StoredBlobs],
+        stored: Vec<StoredBlobs>,
         index: Option<Vec<IndexRow>>,
     ) -> Result<Vec<Inserted>, StoreError> {
         if batch.len() != stored.len() {

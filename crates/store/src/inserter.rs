@@ -22,7 +22,7 @@ use rusqlite::{Connection, ErrorCode, params};
 use tokio::sync::oneshot;
 
 use crate::events::{Inserted, NewEvent, StoredBlobs};
-use crate::{StoreError, WRITER_AUTOCHECKPOINT_PAGES};
+use crate::{JOURNAL_SIZE_LIMIT, StoreError, WRITER_AUTOCHECKPOINT_PAGES};
 
 /// One event as bound to the insert (owned: it crosses to the thread).
 struct Row {
@@ -87,11 +87,12 @@ impl Inserter {
     }
 
     /// Insert `batch` (`stored[i]` is `batch[i]`'s compressed payload and
-    /// headers) in one transaction and commit it.
+    /// headers, moved to the thread rather than copied) in one transaction
+    /// and commit it.
     pub(crate) async fn insert(
         &self,
         batch: &[NewEvent],
-        stored: &[StoredBlobs],
+        stored: Vec<StoredBlobs>,
     ) -> Result<Vec<Inserted>, StoreError> {
         let rows = batch
             .iter()
@@ -111,8 +112,8 @@ impl Inserter {
                     verified: e.verification.verified,
                     verify_reason: e.verification.reason.clone(),
                     relay_seq: e.seq.map(|s| s as i64),
-                    headers: b.headers.clone(),
-                    payload: b.payload.clone(),
+                    headers: b.headers,
+                    payload: b.payload,
                 }
             })
             .collect();
@@ -150,8 +151,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES};
-         PRAGMA journal_size_limit = {};",
-        64 << 20
+         PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
     ))?;
     Ok(conn)
 }

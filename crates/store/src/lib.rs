@@ -140,6 +140,9 @@ INSERT INTO main.fts_state (id, indexed_upto) VALUES (1, 0) ON CONFLICT (id) DO 
 /// 64 MB, far above what the daemon's checkpoints let the WAL reach.
 pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8192;
 
+/// What a WAL that did grow is cut back to after a checkpoint (bytes).
+pub(crate) const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// `PRAGMA application_id` of a Kite Desk history: "KDHS".
@@ -236,7 +239,7 @@ impl Store {
                         WRITER_AUTOCHECKPOINT_PAGES.to_string(),
                     )
                     // A WAL that did grow is cut back to this after a checkpoint.
-                    .pragma("journal_size_limit", (64 << 20).to_string()),
+                    .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string()),
             )
             .await
             .map_err(open_err)?;
@@ -487,7 +490,7 @@ async fn open_search(
                 // webhook's answer waits for, and small checkpoints keep
                 // each of its steps short.
                 .pragma("wal_autocheckpoint", "1000")
-                .pragma("journal_size_limit", (64 << 20).to_string()),
+                .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string()),
         )
         .await
         .map_err(open_err)?;

@@ -862,14 +862,14 @@ async fn insert_encoded_refuses_mismatched_stored_forms_and_writes_nothing() {
         ev(2, "github", "com.github.push", Importance::Low, true, "b"),
     ];
     let stored = vec![kitedesk_store::StoredBlobs::encode(&batch[0]).unwrap()];
-    assert!(s.insert_encoded(&batch, &stored, None).await.is_err());
+    assert!(s.insert_encoded(&batch, stored, None).await.is_err());
     assert_eq!(s.count().await.unwrap(), 0);
     let stored: Vec<_> = batch
         .iter()
         .map(|e| kitedesk_store::StoredBlobs::encode(e).unwrap())
         .collect();
     let done = s
-        .insert_encoded(&batch, &stored, Some(Vec::new()))
+        .insert_encoded(&batch, stored, Some(Vec::new()))
         .await
         .unwrap();
     assert!(matches!(done[..], [Inserted::New(_), Inserted::New(_)]));
