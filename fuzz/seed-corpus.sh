@@ -36,6 +36,14 @@ for dir in github stripe paperclip kiket standard-webhooks generic; do
     i=$((i + 1))
 done
 
+# search_text: every fixture payload as it is, and a few escapes.
+for dir in github stripe paperclip kiket standard-webhooks generic; do
+    for f in "$FIX/$dir"/*.json; do
+        seed search_text "$dir-$(basename "$f" .json)" < "$f"
+    done
+done
+printf '{"a\\"b": "\\u00e9t\\u00e9\\n\\ud83d\\ude80", "n": [-1.5e3, true, null]}' | seed search_text escapes
+
 # verify: scheme selector (github 0, stripe 1, kiket 2, standard-webhooks 3).
 printf '\x00X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n\nHello, World!' | seed verify github
 printf '\x01Stripe-Signature: t=1614265330,v1=bcf8277e5553fbaa23b6be35b16c98d188f8e336b5e14e142389a05dad620268,v0=00\n\n{"id":"evt_1","type":"payment_intent.succeeded"}' | seed verify stripe
@@ -128,7 +136,7 @@ printf 'status=+pending%%09&before=-7&limit=500&sink=&limit=1' | seed deliveries
 printf 'sink=my%%20hook&status=delivered&cursor=9223372036854775807' | seed deliveries_query encoded
 printf 'limit=0&colour=red' | seed deliveries_query refused
 
-for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings sink_settings deliveries_query; do
+for t in normalize verify stripe_signature_header standard_webhooks_signature_header manifest cloudevent notification_settings relay_frame relay_client_frame static_path api_query glob relay_event relay_settings retention_settings sink_settings deliveries_query search_text; do
     printf '%-36s %s seeds\n' "$t" "$(ls "$C/$t" | wc -l)"
 done
 

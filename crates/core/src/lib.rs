@@ -22,6 +22,7 @@ pub mod importance;
 pub mod ingest;
 pub mod manifest;
 pub mod providers;
+pub mod search_text;
 pub mod static_path;
 pub mod stored_text;
 pub mod verify;

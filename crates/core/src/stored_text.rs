@@ -10,6 +10,17 @@
 /// its size; it runs once per stored event.
 const LEVEL: i32 = 1;
 
+/// Texts shorter than this are compressed at [`SMALL_LEVEL`].
+const SMALL: usize = 4096;
+
+/// zstd level for small texts: the first negative level, which leaves
+/// literals without Huffman coding. Building the Huffman and FSE tables
+/// costs the same for a 1 KB text as for a 25 KB one, so on a 1.2 KB push
+/// level 1 took 3.8 µs (41 % of its size) and this 1.9 µs (54 %); on a 25 KB
+/// pull request the two differ by 5 % in time and 11 % against 12 % in
+/// size, so larger texts keep level 1.
+const SMALL_LEVEL: i32 = -1;
+
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +38,25 @@ thread_local! {
     /// than compressing a webhook with it.
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    static SMALL_COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
 
 /// `text` as stored: a zstd frame.
 pub fn encode(text: &str) -> Result<Vec<u8>, StoredTextError> {
-    COMPRESSOR.with(|c| {
+    let (compressor, level) = if text.len() < SMALL {
+        (&SMALL_COMPRESSOR, SMALL_LEVEL)
+    } else {
+        (&COMPRESSOR, LEVEL)
+    };
+    compressor.with(|c| {
         let mut c = c.borrow_mut();
         let c = match c.as_mut() {
             Some(c) => c,
             None => {
-                c.insert(zstd::bulk::Compressor::new(LEVEL).map_err(StoredTextError::Compress)?)
+                c.insert(zstd::bulk::Compressor::new(level).map_err(StoredTextError::Compress)?)
             }
         };
         c.compress(text.as_bytes())

@@ -441,9 +441,15 @@ async fn insert_index_rows(
         let mut sql = String::from("INSERT INTO main.events_fts (rowid, summary, payload) VALUES ");
         sql.push_str(&vec!["(?, ?, ?)"; chunk.len()].join(", "));
         // The SQL is built from fixed fragments only; every value is bound.
+        // A payload's values, not its keys and punctuation (see
+        // `kitedesk_core::search_text`).
+        let texts: Vec<_> = chunk
+            .iter()
+            .map(|r| kitedesk_core::search_text::search_text(&r.payload))
+            .collect();
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q.bind(r.id).bind(&r.summary).bind(&r.payload);
+        for (r, text) in chunk.iter().zip(&texts) {
+            q = q.bind(r.id).bind(&r.summary).bind(text.as_ref());
         }
         q.execute(&mut *tx).await?;
     }
@@ -499,8 +505,13 @@ async fn index_pending_in(
     Ok(indexed)
 }
 
-/// An event's payload and header list as stored: zstd frames, made by
-/// [`StoredBlobs::encode`] wherever the caller has CPU to spare.
+/// An event's payload and header list as stored, made by
+/// [`StoredBlobs::encode`] wherever the caller has CPU to spare: the
+/// payload as a zstd frame, the header list as plain JSON text. A header
+/// list is a few hundred bytes, and compressing it cost more than the
+/// payload's compression (zstd builds its tables for every input: 3.4 µs
+/// of the ~80 µs of CPU a webhook takes, bench/RESULTS.md session 8) to
+/// save about 100 bytes; both columns read back either way.
 #[derive(Debug, Clone)]
 pub struct StoredBlobs {
     pub(crate) headers: Vec<u8>,
@@ -516,7 +527,7 @@ impl StoredBlobs {
             }
         })?;
         Ok(StoredBlobs {
-            headers: encode_text(&headers)?,
+            headers: headers.into_bytes(),
             payload: encode_text(&event.payload)?,
         })
     }

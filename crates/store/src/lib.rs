@@ -107,6 +107,12 @@ pub fn search_path(history: &Path) -> PathBuf {
 /// `PRAGMA application_id` of a Kite Desk search index: "KDSI".
 const SEARCH_APPLICATION_ID: i64 = 0x4B44_5349;
 
+/// `PRAGMA user_version` of the search index: what its text is. 1: each
+/// event's summary and its payload's values (`kitedesk_core::search_text`).
+/// An index of another version (0: whole payloads, keys included) is
+/// emptied on open and rebuilt from the history, like a missing one.
+const SEARCH_FORMAT: i64 = 1;
+
 /// The search index's schema, created on first open. The index is
 /// contentless (payloads are stored compressed in the history), with
 /// `contentless_delete` so a deleted event leaves it by its rowid;
@@ -496,6 +502,22 @@ async fn open_search(
         .map_err(open_err)?;
     let created = async {
         let mut c = pool.acquire().await?;
+        let format: i64 = sqlx::query_scalar("PRAGMA main.user_version")
+            .fetch_one(&mut *c)
+            .await?;
+        if format != SEARCH_FORMAT {
+            // A new file, or an index of another format: (re)made empty,
+            // then filled from the history by the catch-up.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "BEGIN;
+                 DROP TABLE IF EXISTS main.events_fts;
+                 DROP TABLE IF EXISTS main.fts_state;
+                 PRAGMA main.user_version = {SEARCH_FORMAT};
+                 COMMIT;"
+            )))
+            .execute(&mut *c)
+            .await?;
+        }
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "PRAGMA main.application_id = {SEARCH_APPLICATION_ID}; {SEARCH_SCHEMA}"
         )))

@@ -312,8 +312,8 @@ async fn full_text_search_matches_summary_and_payload_words() {
     let hit = s.list(&q("card_declined")).await.unwrap();
     assert_eq!(hit.events.len(), 1);
     assert_eq!(hit.events[0].event.id, "evt-7");
-    // Words inside the payload match too ("note" is a payload key).
-    assert_eq!(s.list(&q("note number")).await.unwrap().events.len(), 29);
+    // The payload's values are searched, not its keys ("note" is one).
+    assert_eq!(s.list(&q("note")).await.unwrap().events.len(), 0);
     assert_eq!(
         s.list(&q("declin*")).await.unwrap().events.len(),
         1,
@@ -711,6 +711,17 @@ async fn payloads_are_stored_compressed_and_read_back_exactly() {
         stored_len * 3 < raw_len,
         "stored {stored_len} bytes for {raw_len}"
     );
+    // The header list is short: kept as plain JSON, not compressed.
+    let headers: Vec<u8> = sqlx::query_scalar("SELECT headers FROM events WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    let headers: serde_json::Value = serde_json::from_slice(&headers).expect("plain JSON");
+    assert_eq!(
+        headers,
+        serde_json::to_value(&e.event.original_headers).unwrap()
+    );
     let (_, payload) = s.get(id).await.unwrap().unwrap();
     assert_eq!(payload, e.payload, "the original bytes come back");
     let q = EventQuery {
@@ -1076,6 +1087,78 @@ async fn a_deleted_search_index_is_rebuilt_from_the_history() {
     let found = s.list(&q).await.unwrap();
     assert_eq!(found.events.len(), 1);
     assert_eq!(found.events[0].event.id, "evt-7");
+    s.integrity_check().await.unwrap();
+}
+
+#[tokio::test]
+async fn search_finds_payload_values_unescaped_and_not_keys() {
+    let (_d, s) = store().await;
+    let mut e = ev(
+        1,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        "a push",
+    );
+    // As GitHub sends it: non-ASCII escaped, a newline in a message.
+    e.payload = r#"{"pusher":{"name":"Zo\u00eb"},"head_commit":{"message":"Fix\nwidgets","distinct":true},"size":1234}"#.into();
+    s.insert(e).await.unwrap();
+    let found = |text: &str| {
+        let q = EventQuery {
+            q: Some(text.into()),
+            ..Default::default()
+        };
+        let s = &s;
+        async move { s.list(&q).await.unwrap().events.len() }
+    };
+    assert_eq!(found("zoë").await, 1, "an escaped value, unescaped");
+    assert_eq!(found("zoe").await, 1, "diacritics folded");
+    assert_eq!(found("widgets").await, 1, "after an escaped newline");
+    assert_eq!(found("1234").await, 1, "numbers are values");
+    assert_eq!(found("u00eb").await, 0, "not the escape's letters");
+    for key in ["pusher", "head_commit", "distinct", "true"] {
+        assert_eq!(found(key).await, 0, "{key} is a key or literal");
+    }
+}
+
+#[tokio::test]
+async fn a_search_index_of_an_older_format_is_rebuilt_on_open() {
+    let (d, s) = seeded().await;
+    s.close().await;
+    let path = d.path().join("history.db");
+    // An index as the whole-payload format left it: user_version 0, and a
+    // row the history does not have.
+    let mut c = raw(&kitedesk_store::search_path(&path)).await;
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("PRAGMA user_version")
+            .fetch_one(&mut c)
+            .await
+            .unwrap(),
+        1
+    );
+    sqlx::raw_sql(
+        "PRAGMA user_version = 0;
+         INSERT INTO events_fts (rowid, summary, payload) VALUES (999, 'stale', 'stale');",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    drop(c);
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(indexed_ids(&path).await, (1..=30).collect::<Vec<i64>>());
+    assert_eq!(s.unindexed().await.unwrap(), 0);
+    let mut c = raw(&kitedesk_store::search_path(&path)).await;
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
+    let q = EventQuery {
+        q: Some("card_declined".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.list(&q).await.unwrap().events.len(), 1);
     s.integrity_check().await.unwrap();
 }
 
