@@ -346,7 +346,7 @@ pub(crate) async fn watch(app: AppHandle) {
                     Ok(DaemonEvent::ShuttingDown) | Err(RecvError::Closed) => break,
                     // The tray follows notification settings through their
                     // own watch.
-                    Ok(DaemonEvent::NotificationSettings) => false,
+                    Ok(DaemonEvent::NotificationSettings(_)) => false,
                     Err(RecvError::Lagged(n)) => {
                         // Missed some: re-read the latest from the history.
                         tracing::debug!(missed = n, "tray lagged behind the bus");

@@ -554,12 +554,13 @@ fn run(args: Args) -> Result<(), String> {
         ));
     }
 
-    // Share of events whose stored text contains each word (by template:
-    // events differ from their template only by ids).
+    // Share of events whose indexed text (the payload's values) contains
+    // each word (by template: events differ from their template only by
+    // ids).
     let mut df: HashMap<String, u64> = HashMap::new();
     for t in &templates {
         let n = by_template[&(t.dir.to_string(), t.stem.clone())];
-        for tok in tokens(&t.body) {
+        for tok in tokens(&kitedesk_core::search_text::search_text(&t.body)) {
             *df.entry(tok).or_default() += n;
         }
     }

@@ -14,10 +14,11 @@ pub enum DaemonEvent {
     Stored(Arc<StoredEvent>),
     /// A connection (relay link) changed state.
     Connection(Arc<crate::links::Connection>),
-    /// The notification settings changed (the new value is in the
-    /// notifier's watch): announced here so the notifier applies it in
-    /// order with the events stored before and after.
-    NotificationSettings,
+    /// The notification settings changed to this value: announced here so
+    /// the notifier applies each value in order with the events stored
+    /// before and after (the notifier's watch may hold a later one by the
+    /// time the notifier reads this).
+    NotificationSettings(Arc<kitedesk_notify::NotificationSettings>),
     /// The daemon is stopping: long-lived readers (live feeds) end so the
     /// server's graceful shutdown can finish.
     ShuttingDown,

@@ -96,7 +96,7 @@ impl Daemon {
         let token = config::api_token(&config.data_dir)?;
         let store = kitedesk_store::Store::open(&config.data_dir.join("history.db")).await?;
         let bus = bus::Bus::new();
-        let writer = writer::spawn(store.clone(), bus.clone());
+        let writer = writer::spawn(store.clone(), bus.clone())?;
         let outbox = outbox::Outbox::start(&config, store.clone(), bus.clone()).await?;
         let api = Api::new(Arc::new(api::Inner::new(
             config, store, bus, writer, token, addr, outbox,

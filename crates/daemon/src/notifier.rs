@@ -189,7 +189,6 @@ impl Api {
             store,
             backend: n.backend.clone(),
             counters: n.counters.clone(),
-            settings: n.settings.subscribe(),
             base_url: format!("http://{}", self.0.addr),
             processed: watermark,
             persisted: watermark,
@@ -218,7 +217,10 @@ impl Api {
         let value = serde_json::to_value(&settings).map_err(|e| ApiError::internal(&e))?;
         self.store().put_setting(SETTINGS_KEY, &value).await?;
         self.notifications().settings.send_replace(settings.clone());
-        self.bus().publish(DaemonEvent::NotificationSettings);
+        self.bus()
+            .publish(DaemonEvent::NotificationSettings(Arc::new(
+                settings.clone(),
+            )));
         Ok(settings)
     }
 
@@ -314,7 +316,6 @@ struct Task {
     store: Store,
     backend: NotifyBackend,
     counters: Arc<Mutex<Counters>>,
-    settings: watch::Receiver<NotificationSettings>,
     base_url: String,
     /// Highest event id decided.
     processed: i64,
@@ -351,9 +352,8 @@ impl Task {
                             // under the settings it arrived in: a webhook
                             // answered before a pause was lifted stays
                             // quiet, one sent after a pause began too.
-                            DaemonEvent::NotificationSettings => {
-                                let compiled: Result<Compiled, _> =
-                                    self.settings.borrow_and_update().compile();
+                            DaemonEvent::NotificationSettings(settings) => {
+                                let compiled: Result<Compiled, _> = settings.compile();
                                 match compiled {
                                     Ok(c) => self.engine.set_settings(c),
                                     Err(e) => tracing::warn!(error = %e, "ignoring invalid notification settings"),

@@ -1,13 +1,16 @@
 //! The single history writer with group commit: requests queue on a
 //! bounded channel and each batch is one transaction, so a burst of
 //! webhooks costs one commit while every caller still gets its answer only
-//! after its row is committed. Search indexing follows in its own task,
-//! file and connection (the indexer), beside the writer.
+//! after its row is committed. The writer is a thread with its own
+//! connection ([`kitedesk_store::HistoryInserter`]); search indexing
+//! follows in its own task, file and connection (the indexer), beside it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use kitedesk_store::{IndexRow, Inserted, NewEvent, Store, StoreError, StoredBlobs};
+use kitedesk_store::{
+    HistoryInserter, IndexRow, Inserted, NewEvent, Store, StoreError, StoredBlobs,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::{Bus, DaemonEvent};
@@ -177,78 +180,122 @@ fn answer(jobs: &mut Vec<IndexJob>) {
     }
 }
 
-pub fn spawn(store: Store, bus: Bus) -> Writer {
-    let (tx, mut rx) = mpsc::channel::<Request>(QUEUE);
+pub fn spawn(store: Store, bus: Bus) -> Result<Writer, StoreError> {
+    let inserter = store.history_inserter()?;
+    let (tx, rx) = mpsc::channel::<Request>(QUEUE);
     let wrote = spawn_checkpointer(store.clone());
     let indexer_idle = Arc::new(AtomicBool::new(false));
     let indexer = spawn_indexer(store.clone(), indexer_idle.clone());
-    tokio::spawn(async move {
+    let writer = WriteLoop {
+        inserter,
+        bus,
+        wrote,
+        indexer,
+        indexer_idle,
+    };
+    // A thread of its own with its own connection, not a task handing
+    // batches to the store's insert thread: each batch's cycle (take what
+    // is queued, commit, answer) then never waits for another thread to get
+    // a core. As a task it waited twice per batch, once for the insert
+    // thread and once for a runtime worker busy with requests.
+    std::thread::Builder::new()
+        .name("kitedesk-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| StoreError::Corrupt {
+            id: 0,
+            problem: format!("cannot start the history writer thread: {e}"),
+        })?;
+    Ok(Writer { tx })
+}
+
+struct WriteLoop {
+    inserter: HistoryInserter,
+    bus: Bus,
+    /// Tells the checkpointer a commit happened.
+    wrote: mpsc::Sender<()>,
+    indexer: mpsc::Sender<IndexJob>,
+    indexer_idle: Arc<AtomicBool>,
+}
+
+impl WriteLoop {
+    /// Until every [`Writer`] is dropped: take everything queued (up to
+    /// [`MAX_BATCH`]), commit it as one transaction, answer.
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
-        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-            let mut events = Vec::with_capacity(batch.len());
-            let mut stored = Vec::with_capacity(batch.len());
-            let mut replies = Vec::with_capacity(batch.len());
-            for (event, blobs, reply) in batch.drain(..) {
-                events.push(event);
-                stored.push(blobs);
-                replies.push(reply);
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
             }
             // A lone webhook (nothing else queued, the indexer waiting for
             // work) is answered once it is searchable, which takes one
             // short indexing step; under load answers go out at commit.
-            let lone = events.len() == 1 && rx.is_empty() && indexer_idle.load(Ordering::Acquire);
-            let result = store.insert_encoded(&events, stored, None).await;
-            match result {
-                Ok(results) => {
-                    // Full means a checkpoint is due already.
-                    let _ = wrote.try_send(());
-                    let mut job = IndexJob {
-                        rows: Vec::with_capacity(events.len()),
-                        replies: Vec::new(),
-                    };
-                    for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
-                        if let Inserted::New(id) = res {
-                            // The payload is not needed past this point:
-                            // the index takes it rather than a copy.
-                            job.rows.push(IndexRow {
-                                id,
-                                summary: ev.event.summary.clone(),
-                                payload: ev.payload,
-                            });
-                            bus.publish(DaemonEvent::Stored(Arc::new(
-                                kitedesk_store::StoredEvent {
-                                    id,
-                                    received: ev.received,
-                                    event: ev.event,
-                                },
-                            )));
-                        }
-                        if lone && matches!(res, Inserted::New(_)) {
-                            job.replies.push((reply, res));
-                        } else {
-                            let _ = reply.send(Ok(res));
-                        }
-                    }
-                    if !job.rows.is_empty() {
-                        // Waits when the indexer is INDEX_QUEUE batches behind.
-                        if let Err(mpsc::error::SendError(job)) = indexer.send(job).await {
-                            // The indexer is gone (shutting down): the next
-                            // start indexes these from the history.
-                            answer(&mut vec![job]);
-                        }
-                    }
+            let lone =
+                batch.len() == 1 && rx.is_empty() && self.indexer_idle.load(Ordering::Acquire);
+            self.write(batch.drain(..), lone);
+        }
+    }
+
+    fn write(&mut self, batch: impl ExactSizeIterator<Item = Request>, lone: bool) {
+        let mut events = Vec::with_capacity(batch.len());
+        let mut stored = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for (event, blobs, reply) in batch {
+            events.push(event);
+            stored.push(blobs);
+            replies.push(reply);
+        }
+        let results = match self.inserter.insert(&events, stored) {
+            Ok(results) => results,
+            Err(e) => {
+                // Nothing of this batch was committed: every caller gets
+                // the error (the ingress answers 503 so senders retry).
+                tracing::error!(error = %e, batch = replies.len(), "history write failed");
+                let e = Arc::new(e);
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
-                Err(e) => {
-                    // Nothing of this batch was committed: every caller gets
-                    // the error (the ingress answers 503 so senders retry).
-                    tracing::error!(error = %e, batch = replies.len(), "history write failed");
-                    let e = Arc::new(e);
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
+                return;
+            }
+        };
+        // Full means a checkpoint is due already.
+        let _ = self.wrote.try_send(());
+        let mut job = IndexJob {
+            rows: Vec::with_capacity(events.len()),
+            replies: Vec::new(),
+        };
+        for ((ev, reply), res) in events.into_iter().zip(replies).zip(results) {
+            if let Inserted::New(id) = res {
+                // The payload is not needed past this point: the index
+                // takes it rather than a copy.
+                job.rows.push(IndexRow {
+                    id,
+                    summary: ev.event.summary.clone(),
+                    payload: ev.payload,
+                });
+                self.bus
+                    .publish(DaemonEvent::Stored(Arc::new(kitedesk_store::StoredEvent {
+                        id,
+                        received: ev.received,
+                        event: ev.event,
+                    })));
+            }
+            if lone && matches!(res, Inserted::New(_)) {
+                job.replies.push((reply, res));
+            } else {
+                let _ = reply.send(Ok(res));
             }
         }
-    });
-    Writer { tx }
+        if !job.rows.is_empty() {
+            // Waits when the indexer is INDEX_QUEUE batches behind.
+            if let Err(mpsc::error::SendError(job)) = self.indexer.blocking_send(job) {
+                // The indexer is gone (shutting down): the next start
+                // indexes these from the history.
+                answer(&mut vec![job]);
+            }
+        }
+    }
 }

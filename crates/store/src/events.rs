@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::inserter::HistoryInserter;
 use crate::{Store, StoreError};
 
 /// An event ready to store: the normalized envelope plus the payload text
@@ -102,22 +103,20 @@ impl Store {
         stored: Vec<StoredBlobs>,
         index: Option<Vec<IndexRow>>,
     ) -> Result<Vec<Inserted>, StoreError> {
-        if batch.len() != stored.len() {
-            return Err(StoreError::Corrupt {
-                id: 0,
-                problem: format!(
-                    "{} events offered with {} stored forms",
-                    batch.len(),
-                    stored.len()
-                ),
-            });
-        }
+        check_stored(batch, &stored)?;
         let out = self.inserter()?.insert(batch, stored).await?;
         if let Some(mut pending) = index {
             pending.extend(index_rows_of(batch, &out));
             self.index_rows(&pending).await?;
         }
         Ok(out)
+    }
+
+    /// A connection of its own for inserting events on the caller's thread
+    /// (see [`HistoryInserter`]), beside the store's own writers.
+    pub fn history_inserter(&self) -> Result<HistoryInserter, StoreError> {
+        self.writer()?;
+        HistoryInserter::open(&self.path)
     }
 
     /// Index events whose text the caller still holds (the daemon's indexer
@@ -338,12 +337,12 @@ impl Store {
     }
 
     /// Take deleted events out of the search index: those it holds (ids up
-    /// to its watermark; later ones were never indexed, and an indexing
-    /// step that raced the delete reads the history again, see
-    /// [`Store::index_rows`]). This runs after the history's delete
-    /// committed: a crash in between leaves entries for ids that no longer
-    /// exist, which a search never shows (it joins the events table) and no
-    /// new event reuses (ids are AUTOINCREMENT).
+    /// to its watermark; later ones were not indexed yet). This runs after
+    /// the history's delete committed: a crash in between, or an indexing
+    /// step racing the delete with the text of events it removed (see
+    /// [`Store::index_rows`]), leaves entries for ids that no longer exist,
+    /// which a search never shows (it joins the events table) and no new
+    /// event reuses (ids are AUTOINCREMENT).
     async fn unindex(&self, ids: &[i64]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -412,15 +411,16 @@ async fn index_in(tx: &mut sqlx::SqliteConnection, rows: &[IndexRow]) -> Result<
         // Nothing new offered: leave what waits to its own step.
         return Ok(0);
     };
-    let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
-    // The events from the watermark to the last row offered: the rows must
-    // be all of them (later ones may wait for a later step).
-    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM h.events WHERE id > ? AND id <= ?")
-        .bind(upto)
-        .bind(last)
-        .fetch_one(&mut *tx)
-        .await?;
-    if ordered && waiting == rows.len() as i64 {
+    // The rows must be every event from the watermark to the last one
+    // offered (later ones may wait for a later step). Ids are unique, so
+    // rows numbered upto+1, upto+2, … are all of them, proven without
+    // reading the history: a read would hold a snapshot of the history for
+    // the whole step, and with steps back to back the history's WAL could
+    // never start over (it grew to its 64 MB limit, where every commit
+    // checkpoints). Anything else (a gap: another writer's events, or
+    // events the index is behind on) is read back from the history.
+    let contiguous = rows.iter().zip(upto + 1..).all(|(r, id)| r.id == id);
+    if contiguous {
         insert_index_rows(tx, &rows).await?;
         set_indexed_upto(tx, last).await?;
         Ok(rows.len() as u64)
@@ -503,6 +503,21 @@ async fn index_pending_in(
         left -= rows.len() as i64;
     }
     Ok(indexed)
+}
+
+/// One stored form per event.
+pub(crate) fn check_stored(batch: &[NewEvent], stored: &[StoredBlobs]) -> Result<(), StoreError> {
+    if batch.len() != stored.len() {
+        return Err(StoreError::Corrupt {
+            id: 0,
+            problem: format!(
+                "{} events offered with {} stored forms",
+                batch.len(),
+                stored.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// An event's payload and header list as stored, made by

@@ -9,12 +9,18 @@
 //! thread that runs the statements back to back took ingest from 15.2–16.1k
 //! to 19.3k req/s (bench/RESULTS.md, Session 7).
 //!
+//! The daemon's writer goes one step further: it runs on a thread of its
+//! own and inserts through a [`HistoryInserter`], a connection of its own
+//! used on that thread, so a batch needs no hand-off at all. This thread
+//! serves the store's async callers ([`crate::Store::insert_batch`] and
+//! the like).
+//!
 //! The other writes (outbox, settings, retention, links) keep the sqlx
 //! writer connection: SQLite serializes the two writers on its file lock and
 //! each waits for the other (`busy_timeout`), never failing while the other
 //! holds it for less than that.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -73,12 +79,11 @@ impl Inserter {
     /// Open the thread's connection to the history at `path` (migrated
     /// already) and start it.
     pub(crate) fn start(path: &Path) -> Result<Inserter, StoreError> {
-        let conn = connect(path)?;
+        let inserter = HistoryInserter::open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        let path = path.to_path_buf();
         std::thread::Builder::new()
             .name("kitedesk-insert".into())
-            .spawn(move || run(conn, &path, rx))
+            .spawn(move || run(inserter, rx))
             .map_err(|e| StoreError::Corrupt {
                 id: 0,
                 problem: format!("cannot start the insert thread: {e}"),
@@ -94,32 +99,9 @@ impl Inserter {
         batch: &[NewEvent],
         stored: Vec<StoredBlobs>,
     ) -> Result<Vec<Inserted>, StoreError> {
-        let rows = batch
-            .iter()
-            .zip(stored)
-            .map(|(ne, b)| {
-                let e = &ne.event;
-                Row {
-                    source_name: e.source_name.clone(),
-                    ce_source: e.source.clone(),
-                    ce_id: e.id.clone(),
-                    ce_type: e.ty.clone(),
-                    time_ms: e.time.timestamp_millis(),
-                    received_ms: ne.received.timestamp_millis(),
-                    summary: e.summary.clone(),
-                    importance: e.importance.rank(),
-                    importance_reason: e.importance_reason.clone(),
-                    verified: e.verification.verified,
-                    verify_reason: e.verification.reason.clone(),
-                    relay_seq: e.seq.map(|s| s as i64),
-                    headers: b.headers,
-                    payload: b.payload,
-                }
-            })
-            .collect();
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Insert(rows, reply))
+            .send(Job::Insert(rows(batch, stored), reply))
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
@@ -131,6 +113,85 @@ impl Inserter {
         if self.jobs.send(Job::Close(done)).is_ok() {
             let _ = closed.await;
         }
+    }
+}
+
+/// The rows of `batch`, each with its stored form.
+fn rows(batch: &[NewEvent], stored: Vec<StoredBlobs>) -> Vec<Row> {
+    batch
+        .iter()
+        .zip(stored)
+        .map(|(ne, b)| {
+            let e = &ne.event;
+            Row {
+                source_name: e.source_name.clone(),
+                ce_source: e.source.clone(),
+                ce_id: e.id.clone(),
+                ce_type: e.ty.clone(),
+                time_ms: e.time.timestamp_millis(),
+                received_ms: ne.received.timestamp_millis(),
+                summary: e.summary.clone(),
+                importance: e.importance.rank(),
+                importance_reason: e.importance_reason.clone(),
+                verified: e.verification.verified,
+                verify_reason: e.verification.reason.clone(),
+                relay_seq: e.seq.map(|s| s as i64),
+                headers: b.headers,
+                payload: b.payload,
+            }
+        })
+        .collect()
+}
+
+/// A connection of its own to the history that inserts events on the
+/// caller's thread ([`crate::Store::history_inserter`]): for a writer that
+/// runs on a thread of its own (the daemon's), where handing each batch to
+/// another thread and back cost two wake-ups, each waiting for a core on a
+/// busy machine. Not for async code: every call blocks until its commit.
+#[derive(Debug)]
+pub struct HistoryInserter {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl HistoryInserter {
+    pub(crate) fn open(path: &Path) -> Result<HistoryInserter, StoreError> {
+        Ok(HistoryInserter {
+            conn: connect(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Insert `batch` (`stored[i]` is `batch[i]`'s compressed payload and
+    /// headers) in one transaction and commit it. A new key gets a new row;
+    /// a key stored before (or earlier in the batch) answers its row's id
+    /// as a duplicate.
+    pub fn insert(
+        &mut self,
+        batch: &[NewEvent],
+        stored: Vec<StoredBlobs>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        crate::events::check_stored(batch, &stored)?;
+        self.insert_rows(&rows(batch, stored))
+    }
+
+    fn insert_rows(&mut self, rows: &[Row]) -> Result<Vec<Inserted>, StoreError> {
+        let result = insert(&self.conn, rows);
+        if result.is_err() {
+            // SQLite may have rolled back already (SQLITE_FULL); if a
+            // transaction is still open, end it, and if that fails too,
+            // start over on a new connection.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            if !self.conn.is_autocommit() {
+                match connect(&self.path) {
+                    Ok(c) => self.conn = c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reopen the history for inserts")
+                    }
+                }
+            }
+        }
+        result
     }
 }
 
@@ -156,31 +217,16 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn run(mut conn: Connection, path: &Path, jobs: mpsc::Receiver<Job>) {
+fn run(mut inserter: HistoryInserter, jobs: mpsc::Receiver<Job>) {
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Close(done) => {
-                drop(conn);
+                drop(inserter);
                 let _ = done.send(());
                 return;
             }
             Job::Insert(rows, reply) => {
-                let result = insert(&conn, &rows);
-                if result.is_err() {
-                    // SQLite may have rolled back already (SQLITE_FULL); if
-                    // a transaction is still open, end it, and if that
-                    // fails too, start over on a new connection.
-                    let _ = conn.execute_batch("ROLLBACK");
-                    if !conn.is_autocommit() {
-                        match connect(path) {
-                            Ok(c) => conn = c,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot reopen the history for inserts")
-                            }
-                        }
-                    }
-                }
-                let _ = reply.send(result);
+                let _ = reply.send(inserter.insert_rows(&rows));
             }
         }
     }

@@ -34,6 +34,7 @@ pub use events::{
     CATCH_UP_STEP, IndexRow, Inserted, NewEvent, StoredBlobs, StoredEvent, VolumeBucket,
     index_rows_of,
 };
+pub use inserter::HistoryInserter;
 pub use links::LinkCursor;
 pub use outbox::{
     AttemptRecord, DeliveryQuery, DeliveryRecord, DeliveryStatus, NewDelivery, Origin,

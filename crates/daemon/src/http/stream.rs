@@ -179,7 +179,7 @@ async fn feed(
                     return;
                 }
             }
-            Ok(DaemonEvent::NotificationSettings) => {}
+            Ok(DaemonEvent::NotificationSettings(_)) => {}
             Ok(DaemonEvent::ShuttingDown) | Err(broadcast::error::RecvError::Closed) => return,
         }
     }

@@ -815,6 +815,64 @@ async fn index_rows_uses_the_text_in_memory_only_when_it_is_what_waits() {
 }
 
 #[tokio::test]
+async fn a_history_inserter_commits_on_the_callers_thread_beside_the_store() {
+    use kitedesk_store::StoredBlobs;
+    let (d, s) = store().await;
+    let mk = |n| {
+        ev(
+            n,
+            "github",
+            "com.github.push",
+            Importance::Normal,
+            true,
+            "direct",
+        )
+    };
+    // The second of event 1 is a redelivery in the same batch.
+    let batch: Vec<NewEvent> = vec![mk(1), mk(2), mk(1)];
+    let stored = batch
+        .iter()
+        .map(StoredBlobs::encode)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut ins = s.history_inserter().unwrap();
+    let (ins, out) = tokio::task::spawn_blocking(move || {
+        let out = ins.insert(&batch, stored);
+        (ins, out)
+    })
+    .await
+    .unwrap();
+    let out = out.unwrap();
+    let Inserted::New(first) = out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(matches!(out[1], Inserted::New(_)), "{out:?}");
+    assert_eq!(out[2], Inserted::Duplicate(first));
+    // Committed: the store's own connections see it, and its writer goes
+    // on beside the inserter's connection.
+    assert_eq!(
+        s.list(&EventQuery::default()).await.unwrap().events.len(),
+        2
+    );
+    s.insert(mk(3)).await.unwrap();
+    // A stored form per event, or nothing is written.
+    let mut ins = ins;
+    let refused = tokio::task::spawn_blocking(move || ins.insert(&[mk(4)], Vec::new()))
+        .await
+        .unwrap();
+    assert!(refused.is_err());
+    assert_eq!(
+        s.list(&EventQuery::default()).await.unwrap().events.len(),
+        3
+    );
+    // Only a writable store hands one out.
+    let ro = Store::open_read_only(&d.path().join("history.db"))
+        .await
+        .unwrap();
+    assert!(ro.history_inserter().is_err());
+}
+
+#[tokio::test]
 async fn checkpoint_copies_the_wal_back_into_the_database_beside_the_writer() {
     let (dir, s) = store().await;
     let batch: Vec<NewEvent> = (0..300)
