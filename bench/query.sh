@@ -53,9 +53,9 @@ log "daemon reports $count events"
 # name | budget p95 ms (- for none) | path
 QUERIES=(
     "filtered first page (source+importance)|10|/api/events?source=github&min_importance=normal&limit=50"
-    "full-text page: 'merged' ($(share merged) of events)|20|/api/events?q=merged&limit=50"
+    "full-text page: 'codertocat' ($(share codertocat) of events)|20|/api/events?q=codertocat&limit=50"
     "unfiltered first page|-|/api/events?limit=50"
-    "full-text: 'codertocat' ($(share codertocat))|-|/api/events?q=codertocat&limit=50"
+    "full-text: 'merged' ($(share merged) in payload values; summaries of merged PRs)|-|/api/events?q=merged&limit=50"
     "full-text: 'refunded' ($(share refunded))|-|/api/events?q=refunded&limit=50"
     "full-text: one event id (1 match)|-|/api/events?q=$RARE&limit=50"
     "full-text + source: 'failed' in github|-|/api/events?q=failed&source=github&limit=50"

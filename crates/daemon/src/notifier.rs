@@ -40,6 +40,9 @@ pub const RETRY_EVERY: Duration = Duration::from_secs(30);
 /// Persist the watermark of events that did not notify at most this late
 /// (notified ones are persisted before they are shown).
 const LAZY_PERSIST_EVERY: Duration = Duration::from_secs(5);
+/// Messages taken from the bus in one pass of the notifier's loop, before
+/// its timers (group flushes, persisting, probes) get their turn.
+const DRAIN: usize = 256;
 /// On start, events stored while the daemon was down notify only if they
 /// are this recent: an hour-old alert is history, not news.
 pub const CATCH_UP_MAX_AGE: chrono::Duration = chrono::Duration::minutes(10);
@@ -332,7 +335,7 @@ impl Task {
         let mut lazy = tokio::time::interval(LAZY_PERSIST_EVERY);
         let mut retry = tokio::time::interval(RETRY_EVERY);
         retry.reset();
-        loop {
+        'run: loop {
             let deadline = self.engine.next_deadline();
             let flush = async {
                 match deadline {
@@ -344,31 +347,39 @@ impl Task {
                 }
             };
             tokio::select! {
-                msg = rx.recv() => match msg {
-                    Ok(event) => {
-                        match &event {
-                            DaemonEvent::Stored(e) => self.handle(e).await,
-                            // In the bus's order, so every event is decided
-                            // under the settings it arrived in: a webhook
-                            // answered before a pause was lifted stays
-                            // quiet, one sent after a pause began too.
-                            DaemonEvent::NotificationSettings(settings) => {
-                                let compiled: Result<Compiled, _> = settings.compile();
-                                match compiled {
-                                    Ok(c) => self.engine.set_settings(c),
-                                    Err(e) => tracing::warn!(error = %e, "ignoring invalid notification settings"),
+                msg = rx.recv() => {
+                    // What is already on the bus too, up to a bound: under a
+                    // burst, one pass of this loop (and one wake-up) for
+                    // many events instead of one each.
+                    let mut first = Some(msg);
+                    for _ in 0..DRAIN {
+                        let msg = match first.take() {
+                            Some(msg) => msg,
+                            None => match rx.try_recv() {
+                                Ok(event) => Ok(event),
+                                Err(broadcast::error::TryRecvError::Empty) => break,
+                                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                    Err(broadcast::error::RecvError::Lagged(n))
+                                }
+                                Err(broadcast::error::TryRecvError::Closed) => {
+                                    Err(broadcast::error::RecvError::Closed)
+                                }
+                            },
+                        };
+                        match msg {
+                            Ok(event) => {
+                                if !self.on_event(&event).await {
+                                    break 'run;
                                 }
                             }
-                            DaemonEvent::ShuttingDown => break,
-                            DaemonEvent::Connection(_) => {}
+                            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                                tracing::warn!(missed, "notifier fell behind the bus; catching up from the history");
+                                self.catch_up(None).await;
+                            }
+                            Err(broadcast::error::RecvError::Closed) => break 'run,
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "notifier fell behind the bus; catching up from the history");
-                        self.catch_up(None).await;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                },
+                }
                 () = flush => {
                     for notice in self.engine.flush_due(Utc::now()) {
                         self.show(notice).await;
@@ -379,6 +390,26 @@ impl Task {
             }
         }
         self.persist(self.processed).await;
+    }
+
+    /// One message from the bus; `false` when the notifier should stop.
+    async fn on_event(&mut self, event: &DaemonEvent) -> bool {
+        match event {
+            DaemonEvent::Stored(e) => self.handle(e).await,
+            // In the bus's order, so every event is decided under the
+            // settings it arrived in: a webhook answered before a pause was
+            // lifted stays quiet, one sent after a pause began too.
+            DaemonEvent::NotificationSettings(settings) => {
+                let compiled: Result<Compiled, _> = settings.compile();
+                match compiled {
+                    Ok(c) => self.engine.set_settings(c),
+                    Err(e) => tracing::warn!(error = %e, "ignoring invalid notification settings"),
+                }
+            }
+            DaemonEvent::ShuttingDown => return false,
+            DaemonEvent::Connection(_) => {}
+        }
+        true
     }
 
     /// Handle the events after `processed` from the history, oldest first.
