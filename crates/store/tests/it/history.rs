@@ -42,6 +42,18 @@ fn ev(
     }
 }
 
+/// A verified GitHub push of normal importance.
+fn push(n: i64, summary: &str) -> NewEvent {
+    ev(
+        n,
+        "github",
+        "com.github.push",
+        Importance::Normal,
+        true,
+        summary,
+    )
+}
+
 async fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("history.db")).await.unwrap();
@@ -777,16 +789,7 @@ async fn payloads_stored_as_text_before_compression_still_read_and_index() {
 async fn index_rows_uses_the_text_in_memory_only_when_it_is_what_waits() {
     use kitedesk_store::index_rows_of;
     let (_d, s) = store().await;
-    let mk = |n| {
-        ev(
-            n,
-            "github",
-            "com.github.push",
-            Importance::Normal,
-            true,
-            "memword",
-        )
-    };
+    let mk = |n| push(n, "memword");
     let batch: Vec<NewEvent> = (1..=5).map(mk).collect();
     let done = s.insert_batch_deferred(&batch).await.unwrap();
     // The text offered differs from what is stored, so a search shows
@@ -818,16 +821,7 @@ async fn index_rows_uses_the_text_in_memory_only_when_it_is_what_waits() {
 async fn a_history_inserter_commits_on_the_callers_thread_beside_the_store() {
     use kitedesk_store::StoredBlobs;
     let (d, s) = store().await;
-    let mk = |n| {
-        ev(
-            n,
-            "github",
-            "com.github.push",
-            Importance::Normal,
-            true,
-            "direct",
-        )
-    };
+    let mk = |n| push(n, "direct");
     // The second of event 1 is a redelivery in the same batch.
     let batch: Vec<NewEvent> = vec![mk(1), mk(2), mk(1)];
     let stored = batch
@@ -1151,14 +1145,7 @@ async fn a_deleted_search_index_is_rebuilt_from_the_history() {
 #[tokio::test]
 async fn search_finds_payload_values_unescaped_and_not_keys() {
     let (_d, s) = store().await;
-    let mut e = ev(
-        1,
-        "github",
-        "com.github.push",
-        Importance::Normal,
-        true,
-        "a push",
-    );
+    let mut e = push(1, "a push");
     // As GitHub sends it: non-ASCII escaped, a newline in a message.
     e.payload = r#"{"pusher":{"name":"Zo\u00eb"},"head_commit":{"message":"Fix\nwidgets","distinct":true},"size":1234}"#.into();
     s.insert(e).await.unwrap();
