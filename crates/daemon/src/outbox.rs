@@ -363,7 +363,7 @@ impl Outbox {
                 return;
             }
             if let Err(e) = self.0.store.advance_routed_to_end().await {
-                tracing::warn!(error = %e, "routing events to sinks failed; will retry");
+                tracing::warn!(error = %e, "cannot record the routing watermark; will retry");
             }
             tokio::select! {
                 _ = tokio::time::sleep(SAFETY_TICK) => {}
