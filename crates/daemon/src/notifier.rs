@@ -167,8 +167,12 @@ impl Api {
             }
         }
         // Subscribe before reading the history, so nothing stored in between
-        // is missed (the engine drops what is seen twice).
+        // is missed (the engine drops what is seen twice). Whatever is
+        // stored after this point is taken from the bus only, in order with
+        // settings changes: read back by the start-up catch-up instead, an
+        // event could be decided before a pause published ahead of it.
         let rx = self.bus().subscribe();
+        let on_bus_after = store.max_event_id().await?;
         let watermark = match store.setting(WATERMARK_KEY).await?.and_then(|v| v.as_i64()) {
             Some(w) => w,
             None => {
@@ -195,6 +199,7 @@ impl Api {
             base_url: format!("http://{}", self.0.addr),
             processed: watermark,
             persisted: watermark,
+            on_bus_after,
             in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
         };
         tokio::spawn(task.run(rx));
@@ -320,6 +325,10 @@ struct Task {
     backend: NotifyBackend,
     counters: Arc<Mutex<Counters>>,
     base_url: String,
+    /// Highest event id stored before the notifier subscribed to the bus:
+    /// the start-up catch-up reads the history up to it, later events come
+    /// from the bus.
+    on_bus_after: i64,
     /// Highest event id decided.
     processed: i64,
     /// Highest event id in the persisted watermark.
@@ -331,7 +340,8 @@ struct Task {
 impl Task {
     async fn run(mut self, mut rx: broadcast::Receiver<DaemonEvent>) {
         // Whatever was stored after the watermark while we were down.
-        self.catch_up(Some(Utc::now() - CATCH_UP_MAX_AGE)).await;
+        self.catch_up(Some(Utc::now() - CATCH_UP_MAX_AGE), Some(self.on_bus_after))
+            .await;
         let mut lazy = tokio::time::interval(LAZY_PERSIST_EVERY);
         let mut retry = tokio::time::interval(RETRY_EVERY);
         retry.reset();
@@ -374,7 +384,7 @@ impl Task {
                             }
                             Err(broadcast::error::RecvError::Lagged(missed)) => {
                                 tracing::warn!(missed, "notifier fell behind the bus; catching up from the history");
-                                self.catch_up(None).await;
+                                self.catch_up(None, None).await;
                             }
                             Err(broadcast::error::RecvError::Closed) => break 'run,
                         }
@@ -412,9 +422,10 @@ impl Task {
         true
     }
 
-    /// Handle the events after `processed` from the history, oldest first.
-    /// `received_after`: skip (but pass) older ones.
-    async fn catch_up(&mut self, received_after: Option<DateTime<Utc>>) {
+    /// Handle the events after `processed` from the history, oldest first,
+    /// up to id `upto` when given. `received_after`: skip (but pass) older
+    /// ones.
+    async fn catch_up(&mut self, received_after: Option<DateTime<Utc>>, upto: Option<i64>) {
         loop {
             let q = EventQuery {
                 after: Some(self.processed),
@@ -431,6 +442,9 @@ impl Task {
             };
             let n = page.events.len();
             for e in &page.events {
+                if upto.is_some_and(|u| e.id > u) {
+                    return;
+                }
                 if received_after.is_some_and(|t| e.received < t) {
                     self.processed = self.processed.max(e.id);
                     continue;
