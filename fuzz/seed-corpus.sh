@@ -44,6 +44,13 @@ for dir in github stripe paperclip kiket standard-webhooks generic; do
 done
 printf '{"a\\"b": "\\u00e9t\\u00e9\\n\\ud83d\\ude80", "n": [-1.5e3, true, null]}' | seed search_text escapes
 
+# json_doc: the same payloads, repeated keys, and numbers at the edges.
+for f in "$C"/search_text/*; do
+    seed json_doc "$(basename "$f")" < "$f"
+done
+printf '{"k": 1, "a": {"k": [1, 2]}, "k": "last", "~/": {"": null}}' | seed json_doc repeated-keys
+printf '[18446744073709551615, -9223372036854775808, 1e308, 5e-324, -0, 0.1]' | seed json_doc numbers
+
 # verify: scheme selector (github 0, stripe 1, kiket 2, standard-webhooks 3).
 printf '\x00X-Hub-Signature-256: sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17\n\nHello, World!' | seed verify github
 printf '\x01Stripe-Signature: t=1614265330,v1=bcf8277e5553fbaa23b6be35b16c98d188f8e336b5e14e142389a05dad620268,v0=00\n\n{"id":"evt_1","type":"payment_intent.succeeded"}' | seed verify stripe

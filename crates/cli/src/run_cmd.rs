@@ -30,7 +30,7 @@ use clap::Args;
 use kitedesk_core::event::derive_source_name;
 use kitedesk_core::importance::{self, Facts};
 use kitedesk_core::manifest::{DedupStrategy, MatchRule, SinkConfig};
-use kitedesk_core::{Importance, KiteEvent, Manifest, providers};
+use kitedesk_core::{Doc, Importance, KiteEvent, Manifest, providers};
 use kitedesk_sinks::{Delivery, Schedule, Sink, next_delay};
 use kitedesk_stream::{Link, LinkConfig, State, Token};
 use tokio::io::AsyncWriteExt as _;
@@ -66,7 +66,7 @@ pub struct Dedup {
 /// The Kite CLI's dedup key (`name=value|…`); `None` when a field has no
 /// string value (then the event is not deduplicated).
 pub fn dedup_key(fields: &[String], e: &KiteEvent) -> Option<String> {
-    let d = &e.data;
+    let d = e.data.value();
     let str_at = |path: &[&str]| {
         let mut v = d;
         for p in path {
@@ -134,11 +134,11 @@ impl Dedup {
     }
 }
 
-fn facts<'a>(e: &'a KiteEvent, changed: &'a [String]) -> Facts<'a> {
+fn facts<'a>(e: &'a KiteEvent, data: &'a Doc<'a>, changed: &'a [String]) -> Facts<'a> {
     Facts {
         source_name: derive_source_name(&e.ty),
         ty: &e.ty,
-        data: &e.data,
+        data,
         changed_files: changed,
     }
 }
@@ -157,14 +157,16 @@ pub fn subscribed(m: &Manifest, e: &KiteEvent) -> bool {
 
 /// `drop` wins; then a non-empty `keep_only` must match.
 pub fn filtered_out(m: &Manifest, e: &KiteEvent) -> bool {
-    let f = facts(e, &[]);
+    let data = e.data.doc();
+    let f = facts(e, &data, &[]);
     let any = |rules: &[MatchRule]| rules.iter().any(|r| r.matches(&f));
     any(&m.filters.drop) || (!m.filters.keep_only.is_empty() && !any(&m.filters.keep_only))
 }
 
 /// Run the first matching enrichment hook that succeeds; its JSON output.
 async fn enrich(m: &Manifest, e: &KiteEvent, ce_json: &str) -> Option<serde_json::Value> {
-    let f = facts(e, &[]);
+    let data = e.data.doc();
+    let f = facts(e, &data, &[]);
     for hook in m.enrichment.iter().filter(|h| h.rule.matches(&f)) {
         let limit = hook.timeout.unwrap_or(Duration::from_secs(30));
         let run = async {
@@ -373,18 +375,22 @@ async fn handle(
                 .collect()
         })
         .unwrap_or_default();
+    let data = e.data.doc();
     if changed.is_empty() && e.ty == "com.github.push" {
-        changed = providers::github_changed_files(&e.data);
+        changed = providers::github_changed_files(&data);
     }
-    let score = importance::score(&m.scoring, &facts(&e, &changed));
+    let score = importance::score(&m.scoring, &facts(&e, &data, &changed));
+    drop(data);
     e.importance = score.importance;
     e.importance_reason = score.reason;
-    let payload = match &e.data {
+    let payload = match e.data.value() {
         serde_json::Value::String(s) => s.clone(),
         v => v.to_string(),
     };
-    if let (Some(extra), serde_json::Value::Object(obj)) = (&enrichment, &mut e.data) {
+    if let (Some(extra), serde_json::Value::Object(obj)) = (&enrichment, e.data.value()) {
+        let mut obj = obj.clone();
         obj.insert("kite_enrichment".into(), extra.clone());
+        e.data = serde_json::Value::Object(obj).into();
     }
     let mut delivery = Delivery::new(e.clone(), payload);
     if let Some(extra) = &enrichment {
@@ -392,7 +398,8 @@ async fn handle(
             .headers
             .insert("X-Kite-Enrichment", extra.to_string());
     }
-    let f = facts(&e, &changed);
+    let data = e.data.doc();
+    let f = facts(&e, &data, &changed);
     let routed: Vec<&Target> = m
         .routes
         .iter()

@@ -130,8 +130,9 @@ impl Filter {
         {
             return false;
         }
+        let data = e.data.doc();
         let changed = if e.ty == "com.github.push" {
-            providers::github_changed_files(&e.data)
+            providers::github_changed_files(&data)
         } else {
             Vec::new()
         };
@@ -140,10 +141,11 @@ impl Filter {
             &Facts {
                 source_name: &e.source_name,
                 ty: &e.ty,
-                data: &e.data,
+                data: &data,
                 changed_files: &changed,
             },
         );
+        drop(data);
         e.importance = score.importance;
         e.importance_reason = score.reason;
         self.importance.is_none_or(|min| e.importance >= min)
@@ -261,7 +263,7 @@ pub async fn run(args: StreamArgs) -> anyhow::Result<()> {
                     Ok(mut e) => {
                         if filter.keep(&mut e) {
                             if let Some(exec) = &exec {
-                                let attempt = exec.deliver(&Delivery::new(e.clone(), e.data.to_string())).await;
+                                let attempt = exec.deliver(&Delivery::new(e.clone(), e.data.value().to_string())).await;
                                 if let Some(stdout_text) = &attempt.stdout
                                     && !stdout_text.is_empty()
                                 {

@@ -6,6 +6,7 @@ use cloudevents::{Data, EventBuilder, EventBuilderV10};
 use serde::{Deserialize, Serialize};
 
 use crate::headers::Headers;
+use crate::payload::Payload;
 
 /// CloudEvents extension names. Lowercase letters and digits only, as the
 /// spec requires (the Kite docs' `kite-verified` is not a valid name).
@@ -108,8 +109,9 @@ impl Verification {
 }
 
 /// A normalized webhook event: the CloudEvent envelope plus what Kite Desk
-/// knows about it. `data` is the original payload, parsed; the raw bytes stay
-/// with the caller (the store keeps them for byte-exact forwarding).
+/// knows about it. `data` is the original payload (its JSON text, parsed into
+/// a tree on demand); the raw bytes stay with the caller (the store keeps
+/// them for byte-exact forwarding).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KiteEvent {
     pub id: String,
@@ -121,7 +123,7 @@ pub struct KiteEvent {
     /// The configured source name the event came in on (`github`, `myapp`).
     pub source_name: String,
     pub summary: String,
-    pub data: serde_json::Value,
+    pub data: Payload,
     pub seq: Option<u64>,
     pub original_headers: Headers,
     pub verification: Verification,
@@ -144,7 +146,7 @@ pub struct CloudEventParts {
     pub source: String,
     pub ty: String,
     pub time: DateTime<Utc>,
-    pub data: serde_json::Value,
+    pub data: Payload,
 }
 
 impl KiteEvent {
@@ -156,7 +158,7 @@ impl KiteEvent {
             .source(self.source.clone())
             .ty(self.ty.clone())
             .time(self.time)
-            .data("application/json", Data::Json(self.data.clone()))
+            .data("application/json", Data::Json(self.data.value().clone()))
             .extension(ext::SUMMARY, self.summary.clone())
             .extension(ext::SOURCE_NAME, self.source_name.clone())
             .extension(ext::VERIFIED, self.verification.verified)
@@ -205,7 +207,7 @@ impl KiteEvent {
             Some(ExtensionValue::Integer(i)) => Some(i.to_string()),
             None => None,
         };
-        let data = match ce.data() {
+        let data = Payload::from_value(match ce.data() {
             Some(Data::Json(v)) => v.clone(),
             Some(Data::String(s)) => {
                 serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.clone()))
@@ -214,7 +216,7 @@ impl KiteEvent {
                 serde_json::Value::String(String::from_utf8_lossy(b).into_owned())
             }),
             None => serde_json::Value::Null,
-        };
+        });
         Ok(KiteEvent::from_cloudevent_parts(
             CloudEventParts {
                 id: ce.id().to_string(),
@@ -313,7 +315,7 @@ mod tests {
             time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             source_name: "github".into(),
             summary: "alice pushed 1 commit to main in acme/api".into(),
-            data: serde_json::json!({"ref": "refs/heads/main", "n": [1, 2]}),
+            data: serde_json::json!({"ref": "refs/heads/main", "n": [1, 2]}).into(),
             seq: Some(42),
             original_headers: [("X-GitHub-Event", "push")].into_iter().collect(),
             verification: Verification::verified("github signature valid"),

@@ -1,10 +1,9 @@
 //! Importance scoring: manifest rules first (first match wins), then the
 //! built-in defaults per provider and event, then `default_importance`.
 
-use serde_json::Value;
-
 use crate::event::Importance;
 use crate::manifest::{MatchRule, Scoring};
+use crate::payload::Doc;
 use crate::providers;
 
 /// What scoring decided and why.
@@ -19,7 +18,8 @@ pub struct Score {
 pub struct Facts<'a> {
     pub source_name: &'a str,
     pub ty: &'a str,
-    pub data: &'a Value,
+    /// The event's data (for a structured CloudEvent, its `data` member).
+    pub data: &'a Doc<'a>,
     /// Files the event touched: a GitHub push's commits, or an enrichment
     /// hook's `changed_files`.
     pub changed_files: &'a [String],
@@ -87,7 +87,7 @@ pub fn score(scoring: &Scoring, f: &Facts<'_>) -> Score {
 
 /// Kite Desk's own defaults (the Kite CLI has none, so nothing would ever be
 /// critical). Returns `None` for events that take `default_importance`.
-pub fn builtin(ty: &str, data: &Value) -> Option<(Importance, &'static str)> {
+pub fn builtin(ty: &str, data: &Doc<'_>) -> Option<(Importance, &'static str)> {
     use Importance::*;
     let conclusion = |obj: &str| providers::s(data, &[obj, "conclusion"]);
     let failed = |c: Option<&str>| matches!(c, Some("failure" | "timed_out" | "startup_failure"));
@@ -143,7 +143,11 @@ mod tests {
     use crate::manifest::Manifest;
     use serde_json::json;
 
-    fn facts<'a>(ty: &'a str, data: &'a Value, files: &'a [String]) -> Facts<'a> {
+    fn doc(v: &serde_json::Value) -> Doc<'_> {
+        Doc::from(v)
+    }
+
+    fn facts<'a>(ty: &'a str, data: &'a Doc<'a>, files: &'a [String]) -> Facts<'a> {
         Facts {
             source_name: crate::event::derive_source_name(ty),
             ty,
@@ -155,6 +159,7 @@ mod tests {
     #[test]
     fn builtins_mark_failures() {
         let d = json!({});
+        let d = doc(&d);
         let s = score(
             &Scoring::default(),
             &facts("com.stripe.payment_intent.payment_failed", &d, &[]),
@@ -162,6 +167,7 @@ mod tests {
         assert_eq!(s.importance, Importance::Critical);
         assert_eq!(s.reason, "built-in: payment failure");
         let wf = json!({"workflow_run": {"conclusion": "failure"}});
+        let wf = doc(&wf);
         assert_eq!(
             score(
                 &Scoring::default(),
@@ -171,6 +177,7 @@ mod tests {
             Importance::High
         );
         let ok = json!({"workflow_run": {"conclusion": "success"}});
+        let ok = doc(&ok);
         assert_eq!(
             score(
                 &Scoring::default(),
@@ -180,6 +187,7 @@ mod tests {
             Importance::Normal
         );
         let sla = json!({"event": "workflow.sla_status", "payload": {"status": "breach"}});
+        let sla = doc(&sla);
         let s = score(
             &Scoring::default(),
             &facts("com.kiket.workflow.sla_status", &sla, &[]),
@@ -190,6 +198,7 @@ mod tests {
             "state is read from the envelope payload"
         );
         let ping = json!({});
+        let ping = doc(&ping);
         assert_eq!(
             score(&Scoring::default(), &facts("com.github.ping", &ping, &[])).importance,
             Importance::Low
@@ -206,6 +215,7 @@ mod tests {
         )
         .unwrap();
         let d = json!({});
+        let d = doc(&d);
         let files = vec!["deploy/prod/values.yaml".to_string()];
         let s = score(&m.scoring, &facts("com.github.push", &d, &files));
         assert_eq!(

@@ -168,9 +168,12 @@ pub fn prepare(
         received: now,
         minted_id,
     };
-    let n = providers::normalize(source.kind, &inbound)?;
+    let text = providers::body_text(body)?;
+    let doc = providers::parse_json(text)?;
+    let n = providers::normalize_parsed(source.kind, &inbound, text, &doc)?;
+    let data = providers::data_of(headers, &doc);
     let changed = if n.ty == "com.github.push" {
-        providers::github_changed_files(&n.data)
+        providers::github_changed_files(data)
     } else {
         Vec::new()
     };
@@ -179,17 +182,12 @@ pub fn prepare(
         &Facts {
             source_name: &source.name,
             ty: &n.ty,
-            data: &n.data,
+            data,
             changed_files: &changed,
         },
     );
-    let payload = if !providers::is_structured_cloudevent(headers) {
-        // normalize() parsed the body as JSON, so it is valid UTF-8.
-        String::from_utf8(body.to_vec())
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-    } else {
-        n.data.to_string()
-    };
+    // The body as received, or a structured CloudEvent's `data`.
+    let payload = n.data.text().to_string();
     Ok(Prepared {
         payload,
         event: KiteEvent {

@@ -11,6 +11,8 @@
 //! * [`importance`]: built-in defaults and `kite.json` scoring rules.
 //! * [`ingest`]: one request → one event (verify, normalize, score), shared
 //!   by the daemon's ingress and the relay's.
+//! * [`payload`]: an event's JSON payload as text, read through a borrowed
+//!   [`Doc`] or parsed on demand into a `serde_json::Value`.
 //! * [`manifest`]: the `kite.json` types, with errors naming the JSON path.
 //!
 //! Time is always passed in; ids that must be minted are passed in too.
@@ -21,6 +23,7 @@ pub mod headers;
 pub mod importance;
 pub mod ingest;
 pub mod manifest;
+pub mod payload;
 pub mod providers;
 pub mod search_text;
 pub mod static_path;
@@ -30,5 +33,6 @@ pub mod verify;
 pub use event::{Importance, KiteEvent, Verification};
 pub use headers::Headers;
 pub use manifest::Manifest;
+pub use payload::{Doc, Payload};
 pub use providers::{Inbound, NormalizeError, Normalized, ProviderKind};
 pub use verify::{Scheme, Secret, VerifyError};

@@ -28,7 +28,7 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use kitedesk_core::event::{CloudEventParts, format_time};
 use kitedesk_core::importance::{self, Facts};
-use kitedesk_core::{KiteEvent, Manifest, providers};
+use kitedesk_core::{KiteEvent, Manifest, Payload, providers};
 use kitedesk_store::NewEvent;
 use kitedesk_stream::{Committer, Gap, Incoming, Link, LinkConfig, LinkHandle, Status, Token};
 use serde::{Deserialize, Serialize};
@@ -551,8 +551,9 @@ pub(crate) fn prepare(
         }
     };
     event.seq = Some(incoming.seq);
+    let data = event.data.doc();
     let changed = if event.ty == "com.github.push" {
-        providers::github_changed_files(&event.data)
+        providers::github_changed_files(&data)
     } else {
         Vec::new()
     };
@@ -561,22 +562,27 @@ pub(crate) fn prepare(
         &Facts {
             source_name: &event.source_name,
             ty: &event.ty,
-            data: &event.data,
+            data: &data,
             changed_files: &changed,
         },
     );
+    drop(data);
     event.importance = score.importance;
     event.importance_reason = score.reason;
     if event.verification.reason == "no verification result from upstream" {
         event.verification.reason =
             format!("relayed by team {team_id}; the relay sent no verification result");
     }
-    let payload = match (&event.data, raw_data) {
-        (serde_json::Value::String(s), _) => s.clone(),
-        (serde_json::Value::Null, _) => String::new(),
-        // The JSON text as the relay sent it (no second serialization).
-        (_, Some(raw)) => raw.to_string(),
-        (v, None) => v.to_string(),
+    // A string's text itself, nothing for null, else the JSON text (as the
+    // relay sent it when there is one: no second serialization).
+    let payload = match raw_data {
+        Some("null") => String::new(),
+        Some(raw) if !raw.starts_with('"') => raw.to_string(),
+        _ => match event.data.value() {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => String::new(),
+            v => v.to_string(),
+        },
     };
     Ok(NewEvent {
         event,
@@ -669,9 +675,14 @@ pub fn plain_cloudevent(text: &str) -> Option<(KiteEvent, Option<&str>)> {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
     };
+    // Checked as JSON the way a `Value` would be read (nesting limit
+    // included), but parsed only if something reads it.
     let (data, raw_data) = match fields.get("data") {
-        Some(raw) => (serde_json::from_str(raw.get()).ok()?, Some(raw.get())),
-        None => (serde_json::Value::Null, None),
+        Some(raw) => {
+            serde_json::from_str::<serde::de::IgnoredAny>(raw.get()).ok()?;
+            (Payload::from_text(raw.get().to_string()), Some(raw.get()))
+        }
+        None => (Payload::null(), None),
     };
     let event = KiteEvent::from_cloudevent_parts(
         CloudEventParts {

@@ -260,10 +260,11 @@ impl Outbox {
     /// The configured sinks an event goes to.
     fn targets_for(&self, e: &StoredEvent) -> Vec<&ConfiguredSink> {
         let ev = &e.event;
+        let data = ev.data.doc();
         let facts = Facts {
             source_name: &ev.source_name,
             ty: &ev.ty,
-            data: &ev.data,
+            data: &data,
             changed_files: &[],
         };
         let at_least =

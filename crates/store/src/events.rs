@@ -1,7 +1,7 @@
 //! Inserting events (with dedup) and reading them back.
 
 use chrono::{DateTime, Utc};
-use kitedesk_core::{Headers, Importance, KiteEvent, Verification};
+use kitedesk_core::{Headers, Importance, KiteEvent, Payload, Verification};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -196,10 +196,7 @@ impl Store {
                     id: ev.id,
                     problem: format!("headers: {e}"),
                 })?;
-            ev.event.data = serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt {
-                id: ev.id,
-                problem: format!("payload: {e}"),
-            })?;
+            ev.event.data = Payload::from_text(payload.clone());
             Ok((ev, payload))
         })
         .transpose()
@@ -594,7 +591,7 @@ pub(crate) fn row_to_event(r: &SqliteRow) -> Result<StoredEvent, StoreError> {
             time: millis(r.try_get("time_ms")?),
             source_name: r.try_get("source_name")?,
             summary: r.try_get("summary")?,
-            data: serde_json::Value::Null,
+            data: Payload::null(),
             seq: seq.map(|s| s as u64),
             original_headers: Headers::new(),
             verification: Verification { verified, reason },

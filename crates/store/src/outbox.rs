@@ -268,9 +268,9 @@ impl Store {
             .map(|r| {
                 let mut ev = row_to_event(r)?;
                 let payload = crate::events::decode_text(ev.id, r.try_get("payload")?)?;
-                // A payload that is not JSON (a generic source may accept
-                // text) routes with null data: only source and type match.
-                ev.event.data = serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null);
+                // A payload that is not JSON (relayed plain text) has no
+                // fields: only source and type match.
+                ev.event.data = kitedesk_core::Payload::from_text(payload);
                 Ok(ev)
             })
             .collect()

@@ -1,19 +1,19 @@
 //! Any other source (`com.{source}.event`), Standard Webhooks senders, and
 //! structured CloudEvents posted by SDKs.
 
+use crate::payload::{Doc, NULL, Payload};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::{Inbound, NormalizeError, Normalized, first, s, truncate_chars};
 
-pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Normalized {
+pub(super) fn normalize(input: &Inbound<'_>, d: &Doc<'_>, data: Payload) -> Normalized {
     let src = input.source_name;
     Normalized {
         id: input.minted_id.to_string(),
         source: format!("https://{src}"),
         ty: format!("com.{src}.event"),
         time: input.received,
-        summary: describe(src, &data),
+        summary: describe(src, d),
         data,
     }
 }
@@ -29,7 +29,7 @@ const TEXT_FIELDS: &[&[&str]] = &[
 
 /// A summary for a payload we know nothing about: a `summary`, `message`,
 /// `title` or `text` field if there is one, else the event name if any.
-fn describe(src: &str, data: &Value) -> String {
+fn describe(src: &str, data: &Doc<'_>) -> String {
     match first(data, TEXT_FIELDS) {
         Some(text) => format!("{src}: {}", truncate_chars(text, 100)),
         None => match first(data, &[&["type"], &["event"], &["action"]]) {
@@ -43,11 +43,12 @@ fn describe(src: &str, data: &Value) -> String {
 /// the id and stays the same on retries.
 pub(super) fn standard_webhooks(
     input: &Inbound<'_>,
-    data: Value,
+    d: &Doc<'_>,
+    data: Payload,
 ) -> Result<Normalized, NormalizeError> {
     let src = input.source_name;
-    let event = s(&data, &["type"]).filter(|t| !t.is_empty());
-    let time = s(&data, &["timestamp"])
+    let event = s(d, &["type"]).filter(|t| !t.is_empty());
+    let time = s(d, &["timestamp"])
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(input.received);
@@ -63,7 +64,7 @@ pub(super) fn standard_webhooks(
             None => format!("com.{src}.event"),
         },
         time,
-        summary: match data.get("data") {
+        summary: match d.get("data") {
             Some(inner) if inner.is_object() => {
                 match first(inner, &[&["summary"], &["message"], &["title"]]) {
                     Some(t) => format!(
@@ -77,7 +78,7 @@ pub(super) fn standard_webhooks(
                     },
                 }
             }
-            _ => describe(src, &data),
+            _ => describe(src, d),
         },
         data,
     })
@@ -88,10 +89,11 @@ pub(super) fn standard_webhooks(
 /// `data` is the payload.
 pub(super) fn structured_cloudevent(
     input: &Inbound<'_>,
-    body: Value,
+    text: &str,
+    body: &Doc<'_>,
 ) -> Result<Normalized, NormalizeError> {
-    let ce: cloudevents::Event = serde_json::from_value(body.clone())
-        .map_err(|e| NormalizeError::InvalidCloudEvent(e.to_string()))?;
+    let ce: cloudevents::Event =
+        serde_json::from_str(text).map_err(|e| NormalizeError::InvalidCloudEvent(e.to_string()))?;
     use cloudevents::AttributesReader as _;
     // The SDK's parser accepts empty strings, but CloudEvents requires these
     // to be non-empty and its builder rejects an empty source: refuse here,
@@ -103,14 +105,14 @@ pub(super) fn structured_cloudevent(
             )));
         }
     }
-    let data = body.get("data").cloned().unwrap_or(Value::Null);
+    let data = body.get("data").unwrap_or(&NULL);
     let ty = ce.ty().to_string();
     // Without a `kitesummary`: a text field of the data if there is one,
     // else the CloudEvent type (and subject), as the Kite CLI's compact mode
     // falls back to the type.
-    let summary = match body.get("kitesummary").and_then(Value::as_str) {
+    let summary = match body.get("kitesummary").and_then(Doc::as_str) {
         Some(sum) => truncate_chars(sum, 200),
-        None => match first(&data, TEXT_FIELDS) {
+        None => match first(data, TEXT_FIELDS) {
             Some(text) => format!("{}: {}", input.source_name, truncate_chars(text, 100)),
             None => match ce.subject() {
                 Some(subject) => format!("{ty}: {}", truncate_chars(subject, 100)),
@@ -124,6 +126,6 @@ pub(super) fn structured_cloudevent(
         time: ce.time().copied().unwrap_or(input.received),
         ty,
         summary,
-        data,
+        data: Payload::from_value(data.to_value()),
     })
 }

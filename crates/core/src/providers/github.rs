@@ -1,13 +1,17 @@
 //! GitHub: `X-GitHub-Event` names the type, `X-GitHub-Delivery` is the id
 //! (stable across redeliveries), the repository's `html_url` is the source.
 
-use serde_json::Value;
+use crate::payload::{Doc, Payload};
 
 use super::{Inbound, NormalizeError, Normalized, at, first, i, s, truncate_chars};
 
 const TITLE_MAX: usize = 72;
 
-pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
+pub(super) fn normalize(
+    input: &Inbound<'_>,
+    d: &Doc<'_>,
+    data: Payload,
+) -> Result<Normalized, NormalizeError> {
     let event = input
         .headers
         .get("x-github-event")
@@ -22,37 +26,37 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
         .unwrap_or(input.minted_id)
         .to_string();
     let source = first(
-        &data,
+        d,
         &[&["repository", "html_url"], &["organization", "html_url"]],
     )
     .map(str::to_string)
-    .or_else(|| s(&data, &["organization", "login"]).map(|o| format!("https://github.com/{o}")))
-    .or_else(|| s(&data, &["sender", "html_url"]).map(str::to_string))
+    .or_else(|| s(d, &["organization", "login"]).map(|o| format!("https://github.com/{o}")))
+    .or_else(|| s(d, &["sender", "html_url"]).map(str::to_string))
     .unwrap_or_else(|| "https://github.com".to_string());
     Ok(Normalized {
         id,
         source,
         ty: format!("com.github.{event}"),
         time: input.received,
-        summary: summary(event, &data),
+        summary: summary(event, d),
         data,
     })
 }
 
 /// The files a push touched (added, modified, removed across its commits),
 /// for scoring rules with `paths`.
-pub fn changed_files(data: &Value) -> Vec<String> {
+pub fn changed_files(data: &Doc<'_>) -> Vec<String> {
     let mut files: Vec<String> = data
         .get("commits")
-        .and_then(Value::as_array)
+        .and_then(Doc::as_array)
         .into_iter()
         .flatten()
         .flat_map(|c| {
             ["added", "modified", "removed"]
                 .into_iter()
-                .filter_map(move |k| c.get(k).and_then(Value::as_array))
+                .filter_map(move |k| c.get(k).and_then(Doc::as_array))
                 .flatten()
-                .filter_map(Value::as_str)
+                .filter_map(Doc::as_str)
                 .map(str::to_string)
         })
         .collect();
@@ -82,7 +86,7 @@ fn quoted(title: Option<&str>) -> String {
     }
 }
 
-fn summary(event: &str, d: &Value) -> String {
+fn summary(event: &str, d: &Doc<'_>) -> String {
     let repo = first(
         d,
         &[&["repository", "full_name"], &["organization", "login"]],
@@ -93,8 +97,8 @@ fn summary(event: &str, d: &Value) -> String {
     match event {
         "push" => push(d, &in_repo),
         "pull_request" => {
-            let merged = at(d, &["pull_request", "merged"]).and_then(Value::as_bool) == Some(true);
-            let draft = at(d, &["pull_request", "draft"]).and_then(Value::as_bool) == Some(true);
+            let merged = at(d, &["pull_request", "merged"]).and_then(Doc::as_bool) == Some(true);
+            let draft = at(d, &["pull_request", "draft"]).and_then(Doc::as_bool) == Some(true);
             let (pre, post) = match action {
                 "closed" if merged => ("merged ".to_string(), String::new()),
                 "opened" if draft => ("opened draft ".to_string(), String::new()),
@@ -218,7 +222,7 @@ fn summary(event: &str, d: &Value) -> String {
                 first(d, &[&["release", "name"], &["release", "tag_name"]]).unwrap_or("?"),
                 TITLE_MAX,
             );
-            let flag = |k: &str| at(d, &["release", k]).and_then(Value::as_bool) == Some(true);
+            let flag = |k: &str| at(d, &["release", k]).and_then(Doc::as_bool) == Some(true);
             let kind = if flag("prerelease") {
                 "pre-release"
             } else {
@@ -293,11 +297,11 @@ fn summary(event: &str, d: &Value) -> String {
     }
 }
 
-fn push(d: &Value, in_repo: &str) -> String {
+fn push(d: &Doc<'_>, in_repo: &str) -> String {
     let pusher = first(d, &[&["pusher", "name"], &["sender", "login"]]).unwrap_or("someone");
     let r = s(d, &["ref"]).unwrap_or("");
     let name = short_ref(r);
-    let flag = |k: &str| d.get(k).and_then(Value::as_bool) == Some(true);
+    let flag = |k: &str| d.get(k).and_then(Doc::as_bool) == Some(true);
     let kind = if r.starts_with("refs/tags/") {
         "tag"
     } else {
@@ -311,7 +315,7 @@ fn push(d: &Value, in_repo: &str) -> String {
     }
     let n = d
         .get("commits")
-        .and_then(Value::as_array)
+        .and_then(Doc::as_array)
         .map_or(0, |c| c.len() as i64);
     let verb = if flag("forced") {
         "force-pushed"
@@ -336,7 +340,7 @@ fn number(n: Option<i64>) -> String {
 }
 
 /// Who a review was requested from: a user or a team.
-fn reviewer(d: &Value) -> Option<&str> {
+fn reviewer<'v>(d: &'v Doc<'_>) -> Option<&'v str> {
     first(
         d,
         &[
@@ -348,7 +352,7 @@ fn reviewer(d: &Value) -> Option<&str> {
 
 /// The words around "PR #2 "title"" / "issue #1 "title"" for the actions
 /// issues and pull requests share, as (before, after).
-fn item_verb(d: &Value, sender: &str, action: &str) -> (String, String) {
+fn item_verb(d: &Doc<'_>, sender: &str, action: &str) -> (String, String) {
     let label = s(d, &["label", "name"]);
     let assignee = s(d, &["assignee", "login"]);
     let milestone = first(

@@ -1,13 +1,17 @@
 //! Kiket: the body is an envelope `{event, id, timestamp, organization_id,
 //! payload}`; retries reuse `id`, so it is the CloudEvent id.
 
+use crate::payload::{Doc, NULL, Payload};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 
 use super::{Inbound, NormalizeError, Normalized, at, first, i, s, truncate_chars};
 
-pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
-    let event = s(&data, &["event"])
+pub(super) fn normalize(
+    input: &Inbound<'_>,
+    d: &Doc<'_>,
+    data: Payload,
+) -> Result<Normalized, NormalizeError> {
+    let event = s(d, &["event"])
         .or_else(|| input.headers.get("x-kiket-event"))
         .map(str::trim)
         .filter(|e| !e.is_empty())
@@ -16,16 +20,16 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
             expected: "string",
         })?
         .to_string();
-    let id = s(&data, &["id"])
+    let id = s(d, &["id"])
         .or_else(|| input.headers.get("x-kiket-event-id"))
         .or_else(|| input.headers.get("x-kiket-delivery"))
         .unwrap_or(input.minted_id)
         .to_string();
-    let org = first(&data, &[&["organization_id"]])
+    let org = first(d, &[&["organization_id"]])
         .map(str::to_string)
         .or_else(|| {
-            data.get("organization_id")
-                .and_then(Value::as_i64)
+            d.get("organization_id")
+                .and_then(Doc::as_i64)
                 .map(|n| n.to_string())
         })
         .or_else(|| {
@@ -38,16 +42,16 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
         Some(o) => format!("https://kiket.dev/organizations/{o}"),
         None => "https://kiket.dev".to_string(),
     };
-    let time = s(&data, &["timestamp"])
+    let time = s(d, &["timestamp"])
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|| i(&data, &["timestamp"]).and_then(|t| DateTime::from_timestamp(t, 0)))
+        .or_else(|| i(d, &["timestamp"]).and_then(|t| DateTime::from_timestamp(t, 0)))
         .unwrap_or(input.received);
-    let payload = data.get("payload").cloned().unwrap_or(Value::Null);
+    let payload = d.get("payload").unwrap_or(&NULL);
     Ok(Normalized {
         id,
         source,
-        summary: summary(&event, &payload),
+        summary: summary(&event, payload),
         ty: format!("com.kiket.{event}"),
         time,
         data,
@@ -56,7 +60,7 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
 
 /// The SLA state of a `workflow.sla_status` payload (`breach`, `warning`,
 /// `risk`…), lowercased, for summaries and importance.
-pub fn sla_state(payload: &Value) -> Option<String> {
+pub fn sla_state(payload: &Doc<'_>) -> Option<String> {
     first(
         payload,
         &[
@@ -70,11 +74,11 @@ pub fn sla_state(payload: &Value) -> Option<String> {
     .map(str::to_ascii_lowercase)
 }
 
-fn has_issue(p: &Value) -> bool {
-    p.get("issue").is_some_and(Value::is_object) || p.get("issue_key").is_some()
+fn has_issue(p: &Doc<'_>) -> bool {
+    p.get("issue").is_some_and(Doc::is_object) || p.get("issue_key").is_some()
 }
 
-fn issue_ref(p: &Value) -> String {
+fn issue_ref(p: &Doc<'_>) -> String {
     let key = first(
         p,
         &[
@@ -96,7 +100,7 @@ fn issue_ref(p: &Value) -> String {
     }
 }
 
-fn actor(p: &Value) -> &str {
+fn actor<'v>(p: &'v Doc<'_>) -> &'v str {
     first(
         p,
         &[
@@ -109,10 +113,10 @@ fn actor(p: &Value) -> &str {
     .unwrap_or("someone")
 }
 
-fn name_of(v: &Value) -> Option<&str> {
+fn name_of<'v>(v: &'v Doc<'_>) -> Option<&'v str> {
     match v {
-        Value::String(s) => Some(s.as_str()),
-        Value::Object(_) => first(v, &[&["name"], &["email"], &["id"]]),
+        Doc::String(s) => Some(s),
+        Doc::Object(_) => first(v, &[&["name"], &["email"], &["id"]]),
         _ => None,
     }
 }
@@ -147,9 +151,9 @@ fn human_duration(secs: f64) -> String {
 
 /// A duration from the first key present: `*_ms` keys are milliseconds,
 /// `*_minutes` minutes, anything else seconds.
-fn duration(p: &Value, keys: &[&str]) -> Option<String> {
+fn duration(p: &Doc<'_>, keys: &[&str]) -> Option<String> {
     keys.iter().find_map(|k| {
-        let v = p.get(*k)?.as_f64()?;
+        let v = p.get(k)?.as_f64()?;
         let secs = if k.ends_with("_ms") {
             v / 1000.0
         } else if k.ends_with("_minutes") {
@@ -162,7 +166,7 @@ fn duration(p: &Value, keys: &[&str]) -> Option<String> {
 }
 
 /// The extension or product an event is about.
-fn extension(p: &Value) -> Option<&str> {
+fn extension<'v>(p: &'v Doc<'_>) -> Option<&'v str> {
     first(
         p,
         &[
@@ -176,7 +180,7 @@ fn extension(p: &Value) -> Option<&str> {
 }
 
 /// "Delivery of notify_channel to Slack Notifier".
-fn delivery(p: &Value) -> String {
+fn delivery(p: &Doc<'_>) -> String {
     let to = extension(p).unwrap_or("extension");
     match first(p, &[&["action_key"]]) {
         Some(action) => format!("Delivery of {action} to {to}"),
@@ -192,7 +196,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-fn summary(event: &str, p: &Value) -> String {
+fn summary(event: &str, p: &Doc<'_>) -> String {
     let by_actor = || {
         first(
             p,
@@ -239,7 +243,7 @@ fn summary(event: &str, p: &Value) -> String {
                 .and_then(name_of);
             let old = p.get("previous_assignee").and_then(name_of);
             let confidence = at(p, &["recommendation", "confidence"])
-                .and_then(Value::as_f64)
+                .and_then(Doc::as_f64)
                 .filter(|c| (0.0..=1.0).contains(c))
                 .map(|c| format!(", {:.0}% confidence", c * 100.0))
                 .unwrap_or_default();
@@ -347,7 +351,7 @@ fn summary(event: &str, p: &Value) -> String {
                 .unwrap_or_default();
             let diags = p
                 .get("diagnostics")
-                .and_then(Value::as_array)
+                .and_then(Doc::as_array)
                 .filter(|a| !a.is_empty())
                 .map(|a| format!(" ({})", plural(a.len(), "diagnostic", "diagnostics")))
                 .unwrap_or_default();
@@ -397,13 +401,13 @@ fn summary(event: &str, p: &Value) -> String {
             let secrets: Vec<String> = p
                 .get("secrets")
                 .or_else(|| p.get("secret_keys"))
-                .and_then(Value::as_array)
+                .and_then(Doc::as_array)
                 .map(|a| {
                     a.iter()
                         .filter_map(|k| match k {
-                            Value::String(key) => Some(key.clone()),
+                            Doc::String(key) => Some(key.to_string()),
                             obj => {
-                                let key = obj.get("key").and_then(Value::as_str)?;
+                                let key = obj.get("key").and_then(Doc::as_str)?;
                                 let state = first(obj, &[&["status"], &["state"]]);
                                 let due = first(obj, &[&["due_at"], &["expires_at"]])
                                     .map(|d| d.get(..10).unwrap_or(d));
@@ -462,8 +466,8 @@ fn summary(event: &str, p: &Value) -> String {
             let models: Vec<&str> = p
                 .get("failing_models")
                 .or_else(|| p.get("models"))
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .and_then(Doc::as_array)
+                .map(|a| a.iter().filter_map(Doc::as_str).collect())
                 .unwrap_or_default();
             let models = if models.is_empty() {
                 String::new()
@@ -479,7 +483,7 @@ fn summary(event: &str, p: &Value) -> String {
 /// An event the catalog does not list (Kiket adds events over time): name
 /// it, then say what it is about, using the same fields the catalogued
 /// events carry.
-fn fallback(event: &str, p: &Value) -> String {
+fn fallback(event: &str, p: &Doc<'_>) -> String {
     let subject = if has_issue(p) {
         Some(issue_ref(p))
     } else {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::headers::Headers;
+use crate::payload::{Doc, NULL, Payload};
 use crate::verify::Scheme;
 
 pub use github::changed_files as github_changed_files;
@@ -102,7 +103,7 @@ pub struct Normalized {
     pub ty: String,
     pub time: DateTime<Utc>,
     pub summary: String,
-    pub data: serde_json::Value,
+    pub data: Payload,
 }
 
 /// Why a request body could not be turned into an event.
@@ -142,15 +143,19 @@ impl NormalizeError {
     }
 }
 
-/// Parse a JSON body, naming UTF-8 and syntax problems separately.
-pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
+/// The body as text, refusing an empty one and invalid UTF-8.
+pub fn body_text(body: &[u8]) -> Result<&str, NormalizeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(NormalizeError::EmptyBody);
     }
-    let text = std::str::from_utf8(body).map_err(|e| NormalizeError::InvalidUtf8 {
+    std::str::from_utf8(body).map_err(|e| NormalizeError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
-    })?;
-    serde_json::from_str(text).map_err(|e| NormalizeError::InvalidJson {
+    })
+}
+
+/// Parse a JSON body, naming UTF-8 and syntax problems separately.
+pub fn parse_json(text: &str) -> Result<Doc<'_>, NormalizeError> {
+    Doc::parse(text).map_err(|e| NormalizeError::InvalidJson {
         message: e.to_string(),
         line: e.line(),
         column: e.column(),
@@ -162,23 +167,45 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NormalizeError> {
 /// A body sent as `application/cloudevents+json` is a structured CloudEvent
 /// from an SDK: its `type`, `source`, `id` and `kitesummary` are kept.
 pub fn normalize(kind: ProviderKind, input: &Inbound<'_>) -> Result<Normalized, NormalizeError> {
-    let data = parse_json(input.body)?;
+    let text = body_text(input.body)?;
+    normalize_parsed(kind, input, text, &parse_json(text)?)
+}
+
+/// [`normalize`] for a body already parsed: `text` is the body and `body`
+/// its [`parse_json`].
+pub fn normalize_parsed(
+    kind: ProviderKind,
+    input: &Inbound<'_>,
+    text: &str,
+    body: &Doc<'_>,
+) -> Result<Normalized, NormalizeError> {
     let mut n = if is_structured_cloudevent(input.headers) {
-        generic::structured_cloudevent(input, data)?
+        generic::structured_cloudevent(input, text, body)?
     } else {
+        let data = Payload::from_text(text.to_string());
         match kind {
-            ProviderKind::Github => github::normalize(input, data)?,
-            ProviderKind::Stripe => stripe::normalize(input, data)?,
-            ProviderKind::Paperclip => paperclip::normalize(input, data)?,
-            ProviderKind::Kiket => kiket::normalize(input, data)?,
-            ProviderKind::StandardWebhooks => generic::standard_webhooks(input, data)?,
-            ProviderKind::Generic => generic::normalize(input, data),
+            ProviderKind::Github => github::normalize(input, body, data)?,
+            ProviderKind::Stripe => stripe::normalize(input, body, data)?,
+            ProviderKind::Paperclip => paperclip::normalize(input, body, data)?,
+            ProviderKind::Kiket => kiket::normalize(input, body, data)?,
+            ProviderKind::StandardWebhooks => generic::standard_webhooks(input, body, data)?,
+            ProviderKind::Generic => generic::normalize(input, body, data),
         }
     };
     // Adapters splice payload fields (logins, branch names, titles) into the
     // summary; whatever they contain, the result is one printable line.
     n.summary = truncate_chars(&n.summary, SUMMARY_MAX_CHARS);
     Ok(n)
+}
+
+/// The part of a parsed body that is the event's data: the `data` member of
+/// a structured CloudEvent, else the whole body.
+pub fn data_of<'d, 'a>(headers: &Headers, body: &'d Doc<'a>) -> &'d Doc<'a> {
+    if is_structured_cloudevent(headers) {
+        body.get("data").unwrap_or(&NULL)
+    } else {
+        body
+    }
 }
 
 /// Longest `kitesummary` we produce: a notification line, not a paragraph.
@@ -193,19 +220,19 @@ pub fn is_structured_cloudevent(headers: &Headers) -> bool {
 }
 
 /// String at a JSON path, if every step exists and the leaf is a string.
-pub(crate) fn s<'v>(v: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
+pub(crate) fn s<'v>(v: &'v Doc<'_>, path: &[&str]) -> Option<&'v str> {
     at(v, path)?.as_str()
 }
 
-pub(crate) fn at<'v>(v: &'v serde_json::Value, path: &[&str]) -> Option<&'v serde_json::Value> {
-    path.iter().try_fold(v, |cur, key| cur.get(*key))
+pub(crate) fn at<'v, 'a>(v: &'v Doc<'a>, path: &[&str]) -> Option<&'v Doc<'a>> {
+    path.iter().try_fold(v, |cur, key| cur.get(key))
 }
 
-pub(crate) fn i(v: &serde_json::Value, path: &[&str]) -> Option<i64> {
+pub(crate) fn i(v: &Doc<'_>, path: &[&str]) -> Option<i64> {
     at(v, path)?.as_i64()
 }
 
 /// First string found among several paths.
-pub(crate) fn first<'v>(v: &'v serde_json::Value, paths: &[&[&str]]) -> Option<&'v str> {
+pub(crate) fn first<'v>(v: &'v Doc<'_>, paths: &[&[&str]]) -> Option<&'v str> {
     paths.iter().find_map(|p| s(v, p).filter(|x| !x.is_empty()))
 }

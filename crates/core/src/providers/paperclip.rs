@@ -2,24 +2,28 @@
 //! `x-paperclip-event` header or the body's `event` field; the source is the
 //! company.
 
-use serde_json::Value;
+use crate::payload::{Doc, Payload};
 
 use super::{Inbound, NormalizeError, Normalized, first, s, truncate_chars};
 
-pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
+pub(super) fn normalize(
+    input: &Inbound<'_>,
+    d: &Doc<'_>,
+    data: Payload,
+) -> Result<Normalized, NormalizeError> {
     let event = input
         .headers
         .get("x-paperclip-event")
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .or_else(|| s(&data, &["event"]))
+        .or_else(|| s(d, &["event"]))
         .ok_or(NormalizeError::MissingField {
             field: "event (or the x-paperclip-event header)",
             expected: "string",
         })?
         .to_string();
     let company = first(
-        &data,
+        d,
         &[
             &["companyId"],
             &["company_id"],
@@ -34,13 +38,13 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
     let id = input
         .headers
         .get("x-paperclip-delivery")
-        .or_else(|| first(&data, &[&["id"], &["deliveryId"]]))
+        .or_else(|| first(d, &[&["id"], &["deliveryId"]]))
         .unwrap_or(input.minted_id)
         .to_string();
     Ok(Normalized {
         id,
         source,
-        summary: summary(&event, &data),
+        summary: summary(&event, d),
         ty: format!("com.paperclip.{event}"),
         time: input.received,
         data,
@@ -49,11 +53,11 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
 
 /// Paperclip payloads nest their object under `data` or at the top level;
 /// look in both.
-fn get<'v>(d: &'v Value, keys: &[&[&str]]) -> Option<&'v str> {
+fn get<'v>(d: &'v Doc<'_>, keys: &[&[&str]]) -> Option<&'v str> {
     first(d, keys).or_else(|| d.get("data").and_then(|inner| first(inner, keys)))
 }
 
-fn summary(event: &str, d: &Value) -> String {
+fn summary(event: &str, d: &Doc<'_>) -> String {
     let issue_key = get(
         d,
         &[

@@ -1,21 +1,25 @@
 //! Stripe: the body is an Event object; `id` is `evt_…`, `type` names it,
 //! `created` is when it happened.
 
+use crate::payload::{Doc, NULL, Payload};
 use chrono::DateTime;
-use serde_json::Value;
 
 use super::{Inbound, NormalizeError, Normalized, first, format_money, i, s, truncate_chars};
 
-pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, NormalizeError> {
-    let ty = s(&data, &["type"]).ok_or(NormalizeError::MissingField {
+pub(super) fn normalize(
+    input: &Inbound<'_>,
+    d: &Doc<'_>,
+    data: Payload,
+) -> Result<Normalized, NormalizeError> {
+    let ty = s(d, &["type"]).ok_or(NormalizeError::MissingField {
         field: "type",
         expected: "string",
     })?;
-    let id = s(&data, &["id"]).ok_or(NormalizeError::MissingField {
+    let id = s(d, &["id"]).ok_or(NormalizeError::MissingField {
         field: "id",
         expected: "string",
     })?;
-    let time = i(&data, &["created"])
+    let time = i(d, &["created"])
         .and_then(|t| DateTime::from_timestamp(t, 0))
         .unwrap_or(input.received);
     Ok(Normalized {
@@ -23,12 +27,12 @@ pub(super) fn normalize(input: &Inbound<'_>, data: Value) -> Result<Normalized, 
         source: "https://api.stripe.com".to_string(),
         ty: format!("com.stripe.{ty}"),
         time,
-        summary: summary(ty, &data),
+        summary: summary(ty, d),
         data,
     })
 }
 
-fn money(o: &Value, amount_key: &str) -> Option<String> {
+fn money(o: &Doc<'_>, amount_key: &str) -> Option<String> {
     let amount = i(o, &[amount_key])?;
     let cur = s(o, &["currency"])?;
     Some(format_money(amount, cur))
@@ -36,7 +40,7 @@ fn money(o: &Value, amount_key: &str) -> Option<String> {
 
 /// The paying customer as a person would recognise them: an email when the
 /// object carries one, else the `cus_…` id.
-fn customer(o: &Value) -> Option<&str> {
+fn customer<'v>(o: &'v Doc<'_>) -> Option<&'v str> {
     first(
         o,
         &[
@@ -54,20 +58,20 @@ fn customer(o: &Value) -> Option<&str> {
     )
 }
 
-fn from(o: &Value) -> String {
+fn from(o: &Doc<'_>) -> String {
     customer(o)
         .map(|c| format!(" from {c}"))
         .unwrap_or_default()
 }
 
 /// `2024-08-17` for a Stripe unix timestamp.
-fn date(o: &Value, key: &str) -> Option<String> {
+fn date(o: &Doc<'_>, key: &str) -> Option<String> {
     DateTime::from_timestamp(i(o, &[key])?, 0).map(|t| t.format("%Y-%m-%d").to_string())
 }
 
 /// "Pro monthly, 20.00 USD/month" for a subscription item's price (or a
 /// legacy plan object).
-fn plan(price: Option<&Value>) -> Option<String> {
+fn plan(price: Option<&Doc<'_>>) -> Option<String> {
     let p = price?;
     let amount = money(p, "unit_amount").or_else(|| money(p, "amount"));
     let interval = first(p, &[&["recurring", "interval"], &["interval"]]);
@@ -83,12 +87,12 @@ fn plan(price: Option<&Value>) -> Option<String> {
     }
 }
 
-fn subscription_plan(o: &Value) -> Option<String> {
+fn subscription_plan(o: &Doc<'_>) -> Option<String> {
     plan(o.pointer("/items/data/0/price").or_else(|| o.get("plan")))
 }
 
-fn summary(ty: &str, d: &Value) -> String {
-    let o = d.pointer("/data/object").unwrap_or(&Value::Null);
+fn summary(ty: &str, d: &Doc<'_>) -> String {
+    let o = d.pointer("/data/object").unwrap_or(&NULL);
     let prev = d.pointer("/data/previous_attributes");
     let oid = s(o, &["id"]).unwrap_or("?");
     let amount = |key: &str| money(o, key).unwrap_or_else(|| "an unknown amount".into());
@@ -106,7 +110,7 @@ fn summary(ty: &str, d: &Value) -> String {
             )
         }
         "payment_intent.payment_failed" => {
-            let err = o.get("last_payment_error").unwrap_or(&Value::Null);
+            let err = o.get("last_payment_error").unwrap_or(&NULL);
             // `code` says what kind of failure (card_declined); the issuer's
             // `decline_code` says why (insufficient_funds). Show both.
             let reason = match (s(err, &["code"]), s(err, &["decline_code"])) {
@@ -158,13 +162,10 @@ fn summary(ty: &str, d: &Value) -> String {
         "customer.subscription.updated" => {
             let who = for_customer(o);
             let plan_now = subscription_plan(o);
-            let prev = prev.unwrap_or(&Value::Null);
+            let prev = prev.unwrap_or(&NULL);
             let was = |k: &str| prev.get(k);
             let status = s(o, &["status"]).unwrap_or("?");
-            if let Some(old) = was("status")
-                .and_then(Value::as_str)
-                .filter(|p| *p != status)
-            {
+            if let Some(old) = was("status").and_then(Doc::as_str).filter(|p| *p != status) {
                 return format!(
                     "Subscription{who} is now {status} (was {old}){}",
                     plan_now.map(|p| format!(": {p}")).unwrap_or_default()
@@ -184,7 +185,7 @@ fn summary(ty: &str, d: &Value) -> String {
                 };
             }
             if was("cancel_at_period_end").is_some() {
-                return if o.get("cancel_at_period_end").and_then(Value::as_bool) == Some(true) {
+                return if o.get("cancel_at_period_end").and_then(Doc::as_bool) == Some(true) {
                     format!(
                         "Subscription{who} will cancel at period end{}",
                         date(o, "cancel_at")
@@ -196,10 +197,14 @@ fn summary(ty: &str, d: &Value) -> String {
                     format!("Subscription{who} will no longer cancel at period end")
                 };
             }
-            let changed: Vec<&str> = prev
-                .as_object()
-                .map(|m| m.keys().map(String::as_str).collect())
-                .unwrap_or_default();
+            // Each key once, where it first appears (as a JSON object's
+            // keys, even when the sender repeated one).
+            let mut changed: Vec<&str> = Vec::new();
+            for (key, _) in prev.as_object().unwrap_or_default() {
+                if !changed.contains(&key.as_ref()) {
+                    changed.push(key);
+                }
+            }
             if changed.is_empty() {
                 format!("Subscription{who} updated ({status})")
             } else {
@@ -259,6 +264,6 @@ fn summary(ty: &str, d: &Value) -> String {
     }
 }
 
-fn for_customer(o: &Value) -> String {
+fn for_customer(o: &Doc<'_>) -> String {
     customer(o).map(|c| format!(" for {c}")).unwrap_or_default()
 }

@@ -60,7 +60,7 @@ prop_compose! {
         importance_reason in any::<String>(),
     ) -> KiteEvent {
         KiteEvent {
-            id, source, ty, time, source_name, summary, data, seq, original_headers,
+            id, source, ty, time, source_name, summary, data: data.into(), seq, original_headers,
             verification: Verification { verified, reason: verify_reason },
             importance, importance_reason,
         }
@@ -92,7 +92,7 @@ fn seq_beyond_i64_survives_as_a_numeric_string() {
         time: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
         source_name: "github".into(),
         summary: "s".into(),
-        data: json!({}),
+        data: json!({}).into(),
         seq: Some(u64::MAX),
         original_headers: Headers::new(),
         verification: Verification::verified("ok"),

@@ -3,7 +3,7 @@
 //! `default_importance`.
 
 use kitedesk_core::importance::{self, Facts, Score};
-use kitedesk_core::{Importance, Manifest, providers};
+use kitedesk_core::{Doc, Importance, Manifest, providers};
 use rstest::rstest;
 use serde_json::Value;
 
@@ -34,6 +34,7 @@ fn score_fixture(manifest: &str, dir: &str, file: &str) -> Score {
         "kiket" => format!("com.kiket.{}", data["event"].as_str().expect("kiket event")),
         other => panic!("no type rule for {other}"),
     };
+    let data = Doc::from(&data);
     let files = providers::github_changed_files(&data);
     importance::score(
         &m.scoring,
@@ -140,7 +141,7 @@ fn a_paths_rule_without_changed_files_is_skipped() {
 fn dbt_run_completed_with_failure_status_is_high() {
     let data: Value = serde_json::json!({"event": "analytics.dbt.run.completed",
         "payload": {"status": "failure", "duration_seconds": 12}});
-    let b = importance::builtin("com.kiket.analytics.dbt.run.completed", &data);
+    let b = importance::builtin("com.kiket.analytics.dbt.run.completed", &Doc::from(&data));
     assert_eq!(
         b,
         Some((Importance::High, "dbt run failed")),
@@ -148,7 +149,7 @@ fn dbt_run_completed_with_failure_status_is_high() {
     );
     let ok: Value = serde_json::json!({"payload": {"status": "success"}});
     assert_eq!(
-        importance::builtin("com.kiket.analytics.dbt.run.completed", &ok),
+        importance::builtin("com.kiket.analytics.dbt.run.completed", &Doc::from(&ok)),
         None,
         "a successful run takes the default"
     );

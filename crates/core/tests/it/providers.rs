@@ -343,7 +343,7 @@ fn fuzz_regression_repeated_headers_survive_the_cloudevent() {
         time: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
         source_name: "demo".into(),
         summary: "demo event".into(),
-        data: serde_json::json!({}),
+        data: serde_json::json!({}).into(),
         seq: None,
         original_headers: headers.for_storage(),
         verification: kitedesk_core::Verification::unverified("test"),

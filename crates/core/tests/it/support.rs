@@ -182,17 +182,19 @@ pub fn ingest(
             minted_id,
         },
     )?;
-    let changed = providers::github_changed_files(&n.data);
+    let data = n.data.doc();
+    let changed = providers::github_changed_files(&data);
     let scoring = Manifest::embedded_default().scoring;
     let score = importance::score(
         &scoring,
         &Facts {
             source_name: req.source_name,
             ty: &n.ty,
-            data: &n.data,
+            data: &data,
             changed_files: &changed,
         },
     );
+    drop(data);
     Ok(KiteEvent {
         id: n.id,
         source: n.source,

@@ -390,7 +390,7 @@ async fn history_without_search_index(dir: &std::path::Path, n: i64, word: &str)
                     time: t0,
                     source_name: "myapp".into(),
                     summary: format!("{word} {i}"),
-                    data: json!({ "n": i }),
+                    data: json!({ "n": i }).into(),
                     seq: None,
                     original_headers: Headers::new(),
                     verification: Verification::unverified("unsigned"),

@@ -350,7 +350,7 @@ async fn watermark_survives_a_restart_and_catch_up_reads_the_history() {
         time: chrono::Utc::now(),
         source_name: "myapp".into(),
         summary: "myapp: stored while down".into(),
-        data: json!({}),
+        data: json!({}).into(),
         seq: None,
         original_headers: kitedesk_core::Headers::new(),
         verification: kitedesk_core::Verification::unverified("unsigned source"),

@@ -27,7 +27,7 @@ async fn insert(h: &Harness, id: &str, age: chrono::Duration) {
         time: chrono::Utc::now() - age,
         source_name: "myapp".into(),
         summary: format!("myapp {id}"),
-        data: json!({}),
+        data: json!({}).into(),
         seq: None,
         original_headers: kitedesk_core::Headers::new(),
         verification: kitedesk_core::Verification::unverified("unsigned source"),

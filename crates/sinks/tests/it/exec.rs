@@ -76,7 +76,7 @@ async fn the_command_gets_the_cloudevent_on_stdin_and_kite_variables() {
     let ce: serde_json::Value = serde_json::from_str(&stdin).unwrap();
     assert_eq!(ce["specversion"], "1.0");
     assert_eq!(ce["id"], d.event.id.as_str());
-    assert_eq!(ce["data"], d.event.data);
+    assert_eq!(&ce["data"], d.event.data.value());
 
     let env = std::fs::read_to_string(dir.path().join("env.txt")).unwrap();
     assert_eq!(
@@ -133,7 +133,7 @@ async fn a_command_that_ignores_stdin_and_exits_zero_is_delivered() {
     let mut ev = event("big", "com.acme.event", "https://acme.example");
     // Far more than a pipe buffer (64 KiB): writing it to a command that
     // has exited must hit EPIPE, which is not a failure.
-    ev.data = serde_json::json!({ "blob": "x".repeat(1 << 20) });
+    ev.data = serde_json::json!({ "blob": "x".repeat(1 << 20) }).into();
     let d = Delivery::new(ev, "{}");
     let attempt = shell("exit 0", dir.path()).deliver(&d).await;
     assert_eq!(attempt.outcome, Outcome::Delivered, "{attempt:?}");

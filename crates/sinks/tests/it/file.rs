@@ -56,7 +56,7 @@ async fn concurrent_deliveries_never_interleave_within_a_line() {
         tasks.spawn(async move {
             let mut d = delivery(&format!("e{i}"));
             // Lines of different, larger-than-a-page lengths.
-            d.event.data = serde_json::json!({ "pad": "x".repeat(5000 + i * 97) });
+            d.event.data = serde_json::json!({ "pad": "x".repeat(5000 + i * 97) }).into();
             sink.deliver(&d).await
         });
     }

@@ -30,7 +30,7 @@ pub fn event(id: &str, ty: &str, source: &str) -> KiteEvent {
         time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         source_name: kitedesk_core::event::derive_source_name(ty).into(),
         summary: format!("summary of {id}"),
-        data: serde_json::json!({"n": 1}),
+        data: serde_json::json!({"n": 1}).into(),
         seq: None,
         original_headers: Headers::new(),
         verification: Verification::unverified("unsigned source"),
@@ -70,7 +70,7 @@ pub fn github_delivery() -> Delivery {
         "com.github.ping",
         "https://getkite.sh/hooks/team_abc/github",
     );
-    ev.data = serde_json::from_str(PAYLOAD).unwrap();
+    ev.data = kitedesk_core::Payload::from_text(PAYLOAD.to_string());
     ev.original_headers = headers;
     Delivery::new(ev, PAYLOAD)
 }

@@ -26,7 +26,7 @@ fn ev(
             time: t0(),
             source_name: source_name.to_string(),
             summary: summary.to_string(),
-            data,
+            data: data.into(),
             seq: None,
             original_headers: [("X-Test", "1"), ("Content-Type", "application/json")]
                 .into_iter()
@@ -164,7 +164,7 @@ async fn get_returns_payload_headers_and_envelope() {
         payload, r#"{"n":3,"note":"hello"}"#,
         "payload text is kept as received"
     );
-    assert_eq!(got.event.data["n"], 3);
+    assert_eq!(got.event.data.value()["n"], 3);
     assert_eq!(got.event.original_headers.get("x-test"), Some("1"));
     assert_eq!(got.event.importance, Importance::High);
     assert_eq!(got.received, t0() + Duration::seconds(3));

@@ -54,7 +54,7 @@ fn ev(n: i64) -> NewEvent {
             time: t0(),
             source_name: source.to_string(),
             summary: format!("event {n}"),
-            data,
+            data: data.into(),
             seq: None,
             original_headers: Headers::default(),
             verification: if verified {

@@ -24,7 +24,7 @@ fn new_event(n: i64) -> NewEvent {
             time: now(),
             source_name: "app".into(),
             summary: format!("thing {n}"),
-            data,
+            data: data.into(),
             seq: None,
             original_headers: Headers::new(),
             verification: Verification::unverified("unsigned"),
@@ -76,7 +76,7 @@ async fn the_watermark_starts_at_the_end_of_an_existing_history() {
     assert_eq!(store.routed_upto().await.unwrap(), 0);
     let evs = store.events_after(0, 10).await.unwrap();
     assert_eq!(evs.len(), 3);
-    assert_eq!(evs[0].event.data["n"], 1, "oldest first, with data");
+    assert_eq!(evs[0].event.data.value()["n"], 1, "oldest first, with data");
     let added = store
         .enqueue_routed(&[routed(1, "a"), routed(2, "a")], 3, now())
         .await
