@@ -312,12 +312,11 @@ impl Payload {
         })
     }
 
-    /// A borrowed view of the payload, for reading a few fields.
+    /// A borrowed view of the payload, for reading a few fields: the text
+    /// parsed (whether or not [`Payload::value`] was called, so a repeated
+    /// key is there twice either way).
     pub fn doc(&self) -> Doc<'_> {
-        match self.0.value.get() {
-            Some(v) => Doc::from(v),
-            None => Doc::parse(&self.0.text).unwrap_or_else(|_| Doc::from(self.value())),
-        }
+        Doc::parse(&self.0.text).unwrap_or_else(|_| Doc::from(self.value()))
     }
 }
 
@@ -412,6 +411,15 @@ mod tests {
         assert_eq!(p, Payload::from(json!({"a": 1})));
         assert_ne!(p, Payload::from(json!({"a": 2})));
         assert_eq!(p.doc().get("a").and_then(Doc::as_i64), Some(1));
+        let repeated = Payload::from_text(r#"{"k": 1, "k": 2}"#.to_string());
+        let before = repeated.doc();
+        assert_eq!(repeated.value(), &json!({"k": 2}));
+        assert_eq!(
+            repeated.doc(),
+            before,
+            "the same view before and after value()"
+        );
+        assert_eq!(before.as_object().map(<[_]>::len), Some(2));
         assert_eq!(format!("{p:?}"), format!("{:?}", json!({"a": 1})));
         assert_eq!(Payload::from(json!("hi")).text(), "\"hi\"");
         assert_eq!(Payload::null().value(), &Value::Null);
