@@ -22,7 +22,7 @@ use kitedesk_core::event::format_time;
 use kitedesk_notify::settings::Compiled;
 use kitedesk_notify::{
     Clock, Decision, Engine, EventFacts, Notice, NotificationSettings, Notifier, NotifyError,
-    PauseRequest,
+    PauseRequest, Suppression,
 };
 use kitedesk_store::{EventQuery, Store, StoredEvent};
 use serde::{Deserialize, Serialize};
@@ -109,7 +109,70 @@ struct Counters {
     sent_total: u64,
     suppressed_total: u64,
     grouped_total: u64,
-    last: Option<LastDecision>,
+    last: Option<Last>,
+}
+
+/// The latest decision as the notifier records it, for every stored event:
+/// turned into a [`LastDecision`] (text, timestamp) only when the status is
+/// read.
+#[derive(Debug)]
+struct Last {
+    event_id: i64,
+    summary: String,
+    outcome: &'static str,
+    reason: Option<&'static str>,
+    detail: Detail,
+    at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+enum Detail {
+    None,
+    Text(String),
+    Suppressed(Suppression),
+}
+
+impl Last {
+    fn new(event_id: i64, summary: String, outcome: &'static str) -> Last {
+        Last {
+            event_id,
+            summary,
+            outcome,
+            reason: None,
+            detail: Detail::None,
+            at: Utc::now(),
+        }
+    }
+
+    fn of_notice(n: &Notice, outcome: &'static str) -> Last {
+        Last::new(n.event_id, n.title.clone(), outcome)
+    }
+
+    fn reason(self, reason: &'static str) -> Last {
+        Last {
+            reason: Some(reason),
+            ..self
+        }
+    }
+
+    fn detail(self, detail: Detail) -> Last {
+        Last { detail, ..self }
+    }
+
+    fn decision(&self) -> LastDecision {
+        LastDecision {
+            event_id: self.event_id,
+            summary: self.summary.clone(),
+            outcome: self.outcome.into(),
+            reason: self.reason.map(String::from),
+            detail: match &self.detail {
+                Detail::None => None,
+                Detail::Text(t) => Some(t.clone()),
+                Detail::Suppressed(why) => Some(why.to_string()),
+            },
+            at: format_time(self.at),
+        }
+    }
 }
 
 /// The notifier's shared state: settings (a watch the task follows) and
@@ -279,7 +342,7 @@ impl Api {
             sent_total: c.sent_total,
             suppressed_total: c.suppressed_total,
             grouped_total: c.grouped_total,
-            last: c.last.clone(),
+            last: c.last.as_ref().map(Last::decision),
         }
     }
 }
@@ -470,25 +533,19 @@ impl Task {
         match decision {
             Decision::Notify(notice) => self.show(notice).await,
             Decision::Grouped { source, held } => {
+                let last = Last::new(f.id, f.summary, "grouped").detail(Detail::Text(format!(
+                    "{held} held for a group notice for {source}"
+                )));
                 let mut c = lock(&self.counters);
                 c.grouped_total += 1;
-                c.last = Some(last(
-                    &f,
-                    "grouped",
-                    None,
-                    Some(format!("{held} held for a group notice for {source}")),
-                ));
+                c.last = Some(last);
             }
             Decision::Suppress(why) => {
                 tracing::debug!(id = e.id, reason = why.code(), "not notified: {why}");
+                let last = Last::new(f.id, f.summary, "suppressed").reason(why.code());
                 let mut c = lock(&self.counters);
                 c.suppressed_total += 1;
-                c.last = Some(last(
-                    &f,
-                    "suppressed",
-                    Some(why.code()),
-                    Some(why.to_string()),
-                ));
+                c.last = Some(last.detail(Detail::Suppressed(why)));
             }
         }
     }
@@ -502,12 +559,7 @@ impl Task {
             NotifyBackend::On(_) | NotifyBackend::Off(_) => {
                 let mut c = lock(&self.counters);
                 c.suppressed_total += u64::from(notice.count);
-                c.last = Some(notice_decision(
-                    &notice,
-                    "suppressed",
-                    Some("backend_unavailable"),
-                    None,
-                ));
+                c.last = Some(Last::of_notice(&notice, "suppressed").reason("backend_unavailable"));
                 return;
             }
         };
@@ -524,12 +576,7 @@ impl Task {
             // rather than stall the notifier (and every later event).
             let mut c = lock(&self.counters);
             c.suppressed_total += u64::from(notice.count);
-            c.last = Some(notice_decision(
-                &notice,
-                "failed",
-                Some("server_busy"),
-                None,
-            ));
+            c.last = Some(Last::of_notice(&notice, "failed").reason("server_busy"));
             return;
         };
         let counters = self.counters.clone();
@@ -548,21 +595,20 @@ impl Task {
                     Ok(()) => {
                         c.sent_total += 1;
                         let count = notice.count;
-                        c.last = Some(notice_decision(
-                            &notice,
-                            "notified",
-                            None,
-                            (count > 1).then(|| format!("{count} events")),
-                        ));
+                        let last = Last::of_notice(&notice, "notified");
+                        c.last = Some(if count > 1 {
+                            last.detail(Detail::Text(format!("{count} events")))
+                        } else {
+                            last
+                        });
                     }
                     Err(e) => {
                         c.suppressed_total += u64::from(notice.count);
-                        c.last = Some(notice_decision(
-                            &notice,
-                            "failed",
-                            Some("backend_unavailable"),
-                            Some(e.to_string()),
-                        ));
+                        c.last = Some(
+                            Last::of_notice(&notice, "failed")
+                                .reason("backend_unavailable")
+                                .detail(Detail::Text(e.to_string())),
+                        );
                     }
                 }
             }
@@ -598,37 +644,5 @@ impl Task {
             Ok(()) => self.persisted = upto,
             Err(e) => tracing::warn!(error = %e, "cannot persist the notifier watermark"),
         }
-    }
-}
-
-fn last(
-    f: &EventFacts,
-    outcome: &str,
-    reason: Option<&str>,
-    detail: Option<String>,
-) -> LastDecision {
-    LastDecision {
-        event_id: f.id,
-        summary: f.summary.clone(),
-        outcome: outcome.into(),
-        reason: reason.map(String::from),
-        detail,
-        at: format_time(Utc::now()),
-    }
-}
-
-fn notice_decision(
-    n: &Notice,
-    outcome: &str,
-    reason: Option<&str>,
-    detail: Option<String>,
-) -> LastDecision {
-    LastDecision {
-        event_id: n.event_id,
-        summary: n.title.clone(),
-        outcome: outcome.into(),
-        reason: reason.map(String::from),
-        detail,
-        at: format_time(Utc::now()),
     }
 }

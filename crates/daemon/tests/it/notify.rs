@@ -391,6 +391,38 @@ async fn watermark_survives_a_restart_and_catch_up_reads_the_history() {
 }
 
 #[tokio::test]
+async fn status_names_the_last_event_suppressed_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MemoryNotifier::new(None);
+    let d = start(dir.path(), &m).await;
+    // A normal event (no scoring rule for this sender), under the default
+    // threshold (high).
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let id = d.myapp("nobody", "routine update").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        let (_, st) = d.call("GET", "/api/notifications/status", None).await;
+        if st["suppressed_total"] == 1 {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "{st}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let last = &st["last"];
+    assert_eq!(last["event_id"], id, "{st}");
+    assert_eq!(last["summary"], "myapp: routine update", "{st}");
+    assert_eq!(last["outcome"], "suppressed", "{st}");
+    assert_eq!(last["reason"], "below_threshold", "{st}");
+    assert_eq!(
+        last["detail"], "importance normal is below the threshold high",
+        "{st}"
+    );
+    let at: chrono::DateTime<chrono::Utc> = last["at"].as_str().unwrap().parse().unwrap();
+    assert!(at >= before && at <= chrono::Utc::now(), "{st}");
+    assert!(m.shown().is_empty());
+}
+
+#[tokio::test]
 async fn no_notification_server_is_a_status_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let m = MemoryNotifier::new(None);
