@@ -25,17 +25,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     ev.seq = Some(seq);
+    let doc = ev.data.doc();
     let score = importance::score(
         &Scoring::default(),
         &Facts {
             source_name: &ev.source_name,
             ty: &ev.ty,
-            data: &ev.data,
+            data: &doc,
             changed_files: &[],
         },
     );
+    drop(doc);
     ev.importance = score.importance;
-    let _payload = match &ev.data {
+    let _payload = match ev.data.value() {
         serde_json::Value::String(s) => s.clone(),
         v => v.to_string(),
     };
