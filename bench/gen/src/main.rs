@@ -308,8 +308,9 @@ fn make_event(
         },
     )
     .map_err(|e| format!("{}/{}: {e}", t.dir, t.stem))?;
+    let data = norm.data.doc();
     let changed = if norm.ty == "com.github.push" {
-        providers::github_changed_files(&norm.data)
+        providers::github_changed_files(&data)
     } else {
         Vec::new()
     };
@@ -318,10 +319,11 @@ fn make_event(
         &Facts {
             source_name: t.source_name,
             ty: &norm.ty,
-            data: &norm.data,
+            data: &data,
             changed_files: &changed,
         },
     );
+    drop(data);
     Ok(NewEvent {
         payload: body,
         received,

@@ -44,7 +44,7 @@ fn event(body: &str, n: usize) -> NewEvent {
             time: now,
             source_name: "github".into(),
             summary: "Codertocat pushed 1 commit to master in Codertocat/Hello-World".into(),
-            data: serde_json::Value::Null,
+            data: kitedesk_core::Payload::null(),
             seq: None,
             original_headers: h,
             verification: Verification::verified("github signature valid"),
