@@ -172,6 +172,24 @@ async fn get_returns_payload_headers_and_envelope() {
 }
 
 #[tokio::test]
+async fn relayed_plain_text_and_absent_data_read_back() {
+    // The relay link stores a CloudEvent's string data as the text itself,
+    // and absent data as nothing: both read back (as a JSON string, as null).
+    let (_d, s) = store().await;
+    for (n, stored, want) in [
+        (1, "plain text, not JSON", json!("plain text, not JSON")),
+        (2, "", serde_json::Value::Null),
+    ] {
+        let mut e = push(n, "relayed");
+        e.payload = stored.to_string();
+        let id = s.insert(e).await.unwrap().id();
+        let (got, payload) = s.get(id).await.unwrap().unwrap();
+        assert_eq!(payload, stored);
+        assert_eq!(got.event.data.value(), &want, "{stored:?}");
+    }
+}
+
+#[tokio::test]
 async fn keyset_pages_are_stable_while_new_events_arrive() {
     let (_d, s) = seeded().await;
     let q = EventQuery {
