@@ -230,8 +230,13 @@ pub struct Engine {
     // per process, like the std hasher) is several times faster than SipHash
     // on these short keys.
     seen_ids: HashSet<i64, foldhash::fast::RandomState>,
-    seen_keys: HashSet<(String, String), foldhash::fast::RandomState>,
-    seen_order: VecDeque<(i64, (String, String))>,
+    /// (CloudEvent source, id) pairs as a 64-bit keyed hash
+    /// ([`Engine::key_of`]), not copies of the two strings: four string
+    /// allocations and frees per event less. A new pair is taken for one of
+    /// the 4,096 remembered with odds of 2^-52 (1 in 4.5 × 10^15).
+    seen_keys: HashSet<u64, foldhash::fast::RandomState>,
+    seen_order: VecDeque<(i64, u64)>,
+    key_hasher: foldhash::quality::RandomState,
     sources: HashMap<String, SourceState>,
     /// When notices (individual or grouped) were shown in the last minute.
     sent: VecDeque<DateTime<Utc>>,
@@ -248,6 +253,7 @@ impl Engine {
             seen_ids: HashSet::default(),
             seen_keys: HashSet::default(),
             seen_order: VecDeque::new(),
+            key_hasher: foldhash::quality::RandomState::default(),
             sources: HashMap::new(),
             sent: VecDeque::new(),
         }
@@ -395,14 +401,23 @@ impl Engine {
         });
     }
 
+    /// The duplicate key of an event: its (CloudEvent source, id) pair,
+    /// hashed with this engine's random key (so no sender can choose ids
+    /// that collide).
+    fn key_of(&self, e: &EventFacts) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.key_hasher
+            .hash_one((e.source.as_str(), e.ce_id.as_str()))
+    }
+
     /// Record the event as seen; false if it was seen before.
     fn remember(&mut self, e: &EventFacts) -> bool {
-        let key = (e.source.clone(), e.ce_id.clone());
+        let key = self.key_of(e);
         if self.seen_ids.contains(&e.id) || self.seen_keys.contains(&key) {
             return false;
         }
         self.seen_ids.insert(e.id);
-        self.seen_keys.insert(key.clone());
+        self.seen_keys.insert(key);
         self.seen_order.push_back((e.id, key));
         while self.seen_order.len() > DEDUP_MEMORY {
             if let Some((id, key)) = self.seen_order.pop_front() {

@@ -118,7 +118,7 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
         let dir = if q.oldest_first { "ASC" } else { "DESC" };
         let branches = split_branches(q);
         if branches != [(None, None)] {
-            // Several sources and/or a minimum importance: one keyset walk
+            // A source filter and/or a minimum importance: one keyset walk
             // per (source, importance level) over `events_source_importance`,
             // each stopping after `limit + 1` rows, merged by id. A single
             // `IN (…)` / `>=` would either sort every match (an index range
@@ -162,30 +162,32 @@ fn list_sql(q: &EventQuery, limit: u32) -> Result<(String, Vec<Bind>), QueryErro
 }
 
 /// Most keyset walks one list query may split into (sources × importance
-/// levels); beyond this the query filters one walk instead.
-const MAX_BRANCHES: usize = 16;
+/// levels): 16 sources at every level. Beyond this the query filters one
+/// walk instead.
+const MAX_BRANCHES: usize = 64;
 
 /// The (source, importance level) pairs a non-search list query walks
-/// separately: one pair (`[(None, None)]`) when it needs no split.
+/// separately: one pair (`[(None, None)]`) when it needs no split. A source
+/// filter always splits by level too: `events_source_importance` is the
+/// only index that starts with the source (an `events_source` index of
+/// (source, id) cost every insert a page write for this one walk).
 fn split_branches(q: &EventQuery) -> Vec<(Option<&str>, Option<i64>)> {
-    let ranks: Vec<Option<i64>> = match q.min_importance {
-        Some(min) if min.rank() > Importance::Low.rank() => (min.rank()
-            ..=Importance::Critical.rank())
-            .map(Some)
-            .collect(),
-        _ => vec![None],
+    let lowest = match q.min_importance {
+        Some(min) if min.rank() > Importance::Low.rank() => Some(min.rank()),
+        _ if !q.sources.is_empty() => Some(Importance::Low.rank()),
+        _ => None,
     };
-    let sources: Vec<Option<&str>> = if q.sources.len() > 1 || ranks[0].is_some() {
-        if q.sources.is_empty() {
-            vec![None]
-        } else {
-            let mut s: Vec<&str> = q.sources.iter().map(String::as_str).collect();
-            s.sort_unstable();
-            s.dedup();
-            s.into_iter().map(Some).collect()
-        }
-    } else {
+    let ranks: Vec<Option<i64>> = match lowest {
+        Some(low) => (low..=Importance::Critical.rank()).map(Some).collect(),
+        None => vec![None],
+    };
+    let sources: Vec<Option<&str>> = if q.sources.is_empty() {
         vec![None]
+    } else {
+        let mut s: Vec<&str> = q.sources.iter().map(String::as_str).collect();
+        s.sort_unstable();
+        s.dedup();
+        s.into_iter().map(Some).collect()
     };
     if (sources == [None] && ranks == [None]) || sources.len() * ranks.len() > MAX_BRANCHES {
         return vec![(None, None)];

@@ -93,6 +93,48 @@ fn duplicates_by_local_id_or_by_source_and_ce_id_never_notify_twice() {
 }
 
 #[test]
+fn source_and_ce_id_are_one_key_not_their_concatenation() {
+    // The engine remembers each (source, ce id) pair as a hash of the pair:
+    // pairs whose texts run together the same way are still different.
+    let mut e = engine_with(|_| {});
+    let mut a = event(1, "a/b", Critical);
+    a.source = "https://github.com/acme/api".into();
+    a.ce_id = "1".into();
+    let mut b = a.clone();
+    b.id = 2;
+    b.source = "https://github.com/acme/ap".into();
+    b.ce_id = "i1".into();
+    assert_eq!(reason(&e.decide(&a, Clock::utc(t0()))), "notify");
+    assert_eq!(reason(&e.decide(&b, Clock::utc(at_ms(1)))), "notify");
+}
+
+#[test]
+fn the_duplicate_memory_forgets_the_oldest_beyond_its_size() {
+    let mut e = engine_with(|s| {
+        s.threshold = Critical;
+    });
+    let old = event(1, "a/b", Low);
+    assert_eq!(reason(&e.decide(&old, Clock::utc(t0()))), "below_threshold");
+    for id in 2..=kitedesk_notify::engine::DEDUP_MEMORY as i64 {
+        e.decide(&event(id, "a/b", Low), Clock::utc(t0()));
+    }
+    // Still remembered (a redelivery under a new local id): the memory
+    // holds exactly DEDUP_MEMORY events, and a duplicate takes no place.
+    let mut again = old.clone();
+    again.id = 10_000_000;
+    assert_eq!(reason(&e.decide(&again, Clock::utc(at_ms(1)))), "duplicate");
+    // One more new event pushes the oldest out.
+    e.decide(&event(10_000_001, "x/y", Low), Clock::utc(t0()));
+    let mut third = old.clone();
+    third.id = 10_000_002;
+    assert_eq!(
+        reason(&e.decide(&third, Clock::utc(at_ms(2)))),
+        "below_threshold",
+        "forgotten after DEDUP_MEMORY newer events: decided afresh"
+    );
+}
+
+#[test]
 fn a_duplicate_is_remembered_even_when_it_was_suppressed() {
     let mut e = engine_with(|s| s.threshold = Critical);
     let ev = event(1, "a/b", High);

@@ -237,6 +237,23 @@ async fn source_and_importance_walk_the_combined_index() {
         4,
         "{plan:?}"
     );
+    // One source alone walks the combined index once per level (there is
+    // no index of (source, id) to walk), never the whole table.
+    let q = EventQuery {
+        sources: vec!["paperclip".into()],
+        ..Default::default()
+    };
+    let plan = s.query_plan(&q).await.unwrap();
+    assert_eq!(
+        plan.iter()
+            .filter(
+                |p| p.contains("INDEX events_source_importance (source_name=? AND importance=?)")
+            )
+            .count(),
+        4,
+        "{plan:?}"
+    );
+    assert!(!plan.iter().any(|p| p.starts_with("SCAN e")), "{plan:?}");
     // Importance alone walks events_importance once per level.
     let q = EventQuery {
         min_importance: Some(Importance::High),
