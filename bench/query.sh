@@ -62,6 +62,8 @@ QUERIES=(
     "type glob com.stripe.invoice.*|-|/api/events?type=com.stripe.invoice.*&limit=50"
     "type glob com.github.pull_request*|-|/api/events?type=com.github.pull_request*&limit=50"
     "critical only|-|/api/events?min_importance=critical&limit=50"
+    "one source: paperclip (a walk per importance level)|-|/api/events?source=paperclip&limit=50"
+    "two sources: stripe, kiket|-|/api/events?source=stripe&source=kiket&limit=50"
 )
 # Page 2 of the filtered query, through the cursor the first page returned.
 cursor=$(api "/api/events?source=github&min_importance=normal&limit=50" | jq -r .next_cursor)

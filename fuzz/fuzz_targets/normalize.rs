@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
             headers: &req.headers,
             body: req.body,
             received,
-            minted_id: "0190c3e2-0000-7000-8000-000000000000",
+            mint_id: kitedesk_core::MintId(&|| "0190c3e2-0000-7000-8000-000000000000".to_string()),
         },
     ) else {
         return;

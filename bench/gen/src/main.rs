@@ -296,7 +296,7 @@ fn make_event(
         .map_err(|e| format!("{}/{}: signature does not verify: {e}", t.dir, t.stem))?;
         Verification::verified(v.describe(secrets.len()))
     };
-    let minted = uuidish(0x0190_0000, n);
+    let mint = || uuidish(0x0190_0000, n);
     let norm = providers::normalize(
         t.kind,
         &Inbound {
@@ -304,7 +304,7 @@ fn make_event(
             headers: &headers,
             body: body.as_bytes(),
             received,
-            minted_id: &minted,
+            mint_id: kitedesk_core::MintId(&mint),
         },
     )
     .map_err(|e| format!("{}/{}: {e}", t.dir, t.stem))?;

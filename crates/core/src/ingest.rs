@@ -2,7 +2,7 @@
 //! daemon's local `/hooks/{source}` and the relay's
 //! `/hooks/{team}/{source}`): verify the raw bytes, normalize, score.
 //!
-//! Pure: the caller supplies the clock, the minted id and the secrets, and
+//! Pure: the caller supplies the clock, the id minting and the secrets, and
 //! decides what to do with the result (store it, append it to a log).
 //!
 //! Also shared by both ingresses: [`SourceSecrets`] (each source's signing
@@ -16,7 +16,7 @@ use crate::event::{KiteEvent, Verification};
 use crate::headers::Headers;
 use crate::importance::{self, Facts};
 use crate::manifest::{Scoring, SourceConfig};
-use crate::providers::{self, Inbound, NormalizeError};
+use crate::providers::{self, Inbound, MintId, NormalizeError};
 use crate::verify::{self, Secret, VerifyError};
 
 /// Signing secrets per source, from the environment variables each
@@ -139,7 +139,7 @@ pub fn prepare(
     headers: &Headers,
     body: &[u8],
     now: DateTime<Utc>,
-    minted_id: &str,
+    mint_id: MintId<'_>,
 ) -> Result<Prepared, IngestError> {
     let verification = if secrets.is_empty() {
         if !source.verify.allow_unsigned {
@@ -166,7 +166,7 @@ pub fn prepare(
         headers,
         body,
         received: now,
-        minted_id,
+        mint_id,
     };
     let text = providers::body_text(body)?;
     let doc = providers::parse_json(text)?;

@@ -34,5 +34,5 @@ pub use event::{Importance, KiteEvent, Verification};
 pub use headers::Headers;
 pub use manifest::Manifest;
 pub use payload::{Doc, Payload};
-pub use providers::{Inbound, NormalizeError, Normalized, ProviderKind};
+pub use providers::{Inbound, MintId, NormalizeError, Normalized, ProviderKind};
 pub use verify::{Scheme, Secret, VerifyError};

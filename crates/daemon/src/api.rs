@@ -316,7 +316,7 @@ impl Api {
                 ),
             )
         })?;
-        let minted = uuid::Uuid::now_v7().to_string();
+        let mint = || uuid::Uuid::now_v7().to_string();
         let now = Utc::now();
         let secrets = self.webhook_secrets(source_name, now)?;
         let new = ingest::prepare(
@@ -326,7 +326,7 @@ impl Api {
             headers,
             body,
             now,
-            &minted,
+            kitedesk_core::MintId(&mint),
         )?;
         let (event_id, importance, verified, summary) = (
             new.event.id.clone(),

@@ -1,12 +1,12 @@
 //! The ingress pipeline for one webhook: verify the raw bytes, normalize,
 //! score. Pure decisions come from `kitedesk_core::ingest`; this module
-//! supplies the clock, the minted id and the secrets.
+//! supplies the clock, the id minting and the secrets.
 
 use chrono::{DateTime, Utc};
 use kitedesk_core::ingest::{self, IngestError};
 use kitedesk_core::manifest::SourceConfig;
 use kitedesk_core::verify::Secret;
-use kitedesk_core::{Headers, Manifest};
+use kitedesk_core::{Headers, Manifest, MintId};
 use kitedesk_store::NewEvent;
 
 use crate::api::ApiError;
@@ -27,7 +27,7 @@ pub fn prepare(
     headers: &Headers,
     body: &[u8],
     now: DateTime<Utc>,
-    minted_id: &str,
+    mint_id: MintId<'_>,
 ) -> Result<NewEvent, ApiError> {
     match ingest::prepare(
         &manifest.scoring,
@@ -36,7 +36,7 @@ pub fn prepare(
         headers,
         body,
         now,
-        minted_id,
+        mint_id,
     ) {
         Ok(p) => Ok(NewEvent {
             payload: p.payload,

@@ -258,7 +258,7 @@ async fn admitted(
     // signature is the only proof, and prepare() insists on it.
     source.verify.allow_unsigned = token_ok;
     let now = Utc::now();
-    let minted = uuid::Uuid::now_v7().to_string();
+    let mint = || uuid::Uuid::now_v7().to_string();
     let prepared = ingest::prepare(
         &config.manifest.scoring,
         &source,
@@ -266,7 +266,7 @@ async fn admitted(
         &headers,
         &body,
         now,
-        &minted,
+        kitedesk_core::MintId(&mint),
     )
     .map_err(|e| match e {
         IngestError::SecretMissing { .. } => HttpError::unauthorized(

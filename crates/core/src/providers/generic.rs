@@ -9,7 +9,7 @@ use super::{Inbound, NormalizeError, Normalized, first, s, truncate_chars};
 pub(super) fn normalize(input: &Inbound<'_>, d: &Doc<'_>, data: Payload) -> Normalized {
     let src = input.source_name;
     Normalized {
-        id: input.minted_id.to_string(),
+        id: input.mint_id.mint(),
         source: format!("https://{src}"),
         ty: format!("com.{src}.event"),
         time: input.received,
@@ -56,8 +56,7 @@ pub(super) fn standard_webhooks(
         id: input
             .headers
             .get("webhook-id")
-            .unwrap_or(input.minted_id)
-            .to_string(),
+            .map_or_else(|| input.mint_id.mint(), str::to_string),
         source: format!("https://{src}"),
         ty: match event {
             Some(ev) => format!("com.{src}.{ev}"),

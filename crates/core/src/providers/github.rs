@@ -23,8 +23,7 @@ pub(super) fn normalize(
         .get("x-github-delivery")
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .unwrap_or(input.minted_id)
-        .to_string();
+        .map_or_else(|| input.mint_id.mint(), str::to_string);
     let source = first(
         d,
         &[&["repository", "html_url"], &["organization", "html_url"]],

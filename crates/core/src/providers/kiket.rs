@@ -23,8 +23,7 @@ pub(super) fn normalize(
     let id = s(d, &["id"])
         .or_else(|| input.headers.get("x-kiket-event-id"))
         .or_else(|| input.headers.get("x-kiket-delivery"))
-        .unwrap_or(input.minted_id)
-        .to_string();
+        .map_or_else(|| input.mint_id.mint(), str::to_string);
     let org = first(d, &[&["organization_id"]])
         .map(str::to_string)
         .or_else(|| {

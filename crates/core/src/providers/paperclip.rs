@@ -39,8 +39,7 @@ pub(super) fn normalize(
         .headers
         .get("x-paperclip-delivery")
         .or_else(|| first(d, &[&["id"], &["deliveryId"]]))
-        .unwrap_or(input.minted_id)
-        .to_string();
+        .map_or_else(|| input.mint_id.mint(), str::to_string);
     Ok(Normalized {
         id,
         source,

@@ -167,7 +167,7 @@ fn inbound_result(
             headers: &headers,
             body,
             received: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
-            minted_id: "minted-1",
+            mint_id: kitedesk_core::MintId(&|| "minted-1".to_string()),
         },
     )
 }
@@ -359,4 +359,42 @@ fn fuzz_regression_repeated_headers_survive_the_cloudevent() {
         "both hops are kept, joined as HTTP allows"
     );
     assert_eq!(back.original_headers.len(), 3);
+}
+
+#[test]
+fn an_id_is_minted_only_for_a_request_that_names_none() {
+    let minted = std::cell::Cell::new(0);
+    let mint = || {
+        minted.set(minted.get() + 1);
+        format!("minted-{}", minted.get())
+    };
+    let headers: Headers = [
+        ("X-GitHub-Event", "ping"),
+        ("X-GitHub-Delivery", "d-42"),
+        JSON,
+    ]
+    .into_iter()
+    .collect();
+    let normalize = |headers: &Headers| {
+        providers::normalize(
+            ProviderKind::Github,
+            &Inbound {
+                source_name: "github",
+                headers,
+                body: br#"{"zen":"Keep it logically awesome.","hook_id":1}"#,
+                received: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
+                mint_id: kitedesk_core::MintId(&mint),
+            },
+        )
+        .expect("a ping normalizes")
+    };
+    assert_eq!(normalize(&headers).id, "d-42");
+    assert_eq!(
+        minted.get(),
+        0,
+        "a delivery id of the sender's: nothing minted"
+    );
+    let without: Headers = [("X-GitHub-Event", "ping"), JSON].into_iter().collect();
+    assert_eq!(normalize(&without).id, "minted-1");
+    assert_eq!(minted.get(), 1);
 }

@@ -179,7 +179,7 @@ pub fn ingest(
             headers: &req.headers,
             body: &req.body,
             received,
-            minted_id,
+            mint_id: kitedesk_core::MintId(&|| minted_id.to_string()),
         },
     )?;
     let data = n.data.doc();
