@@ -204,6 +204,15 @@ async fn split_walks_catch_up_oldest_first_after_an_id() {
     }
 }
 
+/// How many keyset walks of `index` (an `EXPLAIN QUERY PLAN` detail, such
+/// as `events_importance (importance=?)`) a plan makes.
+fn walks(plan: &[String], index: &str) -> usize {
+    let detail = format!("INDEX {index}");
+    plan.iter().filter(|p| p.contains(&detail)).count()
+}
+
+const BY_SOURCE_AND_LEVEL: &str = "events_source_importance (source_name=? AND importance=?)";
+
 #[tokio::test]
 async fn source_and_importance_walk_the_combined_index() {
     // github + critical used to walk every github event (events_source) and
@@ -215,11 +224,7 @@ async fn source_and_importance_walk_the_combined_index() {
         ..Default::default()
     };
     let plan = s.query_plan(&q).await.unwrap();
-    assert!(
-        plan.iter()
-            .any(|p| p.contains("INDEX events_source_importance (source_name=? AND importance=?)")),
-        "{plan:?}"
-    );
+    assert_eq!(walks(&plan, BY_SOURCE_AND_LEVEL), 1, "{plan:?}");
     assert!(!plan.iter().any(|p| p.starts_with("SCAN e")), "{plan:?}");
     // Two sources, importance ≥ high: four walks, no sort of every match.
     let q = EventQuery {
@@ -228,15 +233,7 @@ async fn source_and_importance_walk_the_combined_index() {
         ..Default::default()
     };
     let plan = s.query_plan(&q).await.unwrap();
-    assert_eq!(
-        plan.iter()
-            .filter(
-                |p| p.contains("INDEX events_source_importance (source_name=? AND importance=?)")
-            )
-            .count(),
-        4,
-        "{plan:?}"
-    );
+    assert_eq!(walks(&plan, BY_SOURCE_AND_LEVEL), 4, "{plan:?}");
     // One source alone walks the combined index once per level (there is
     // no index of (source, id) to walk), never the whole table.
     let q = EventQuery {
@@ -244,15 +241,7 @@ async fn source_and_importance_walk_the_combined_index() {
         ..Default::default()
     };
     let plan = s.query_plan(&q).await.unwrap();
-    assert_eq!(
-        plan.iter()
-            .filter(
-                |p| p.contains("INDEX events_source_importance (source_name=? AND importance=?)")
-            )
-            .count(),
-        4,
-        "{plan:?}"
-    );
+    assert_eq!(walks(&plan, BY_SOURCE_AND_LEVEL), 4, "{plan:?}");
     assert!(!plan.iter().any(|p| p.starts_with("SCAN e")), "{plan:?}");
     // Importance alone walks events_importance once per level.
     let q = EventQuery {
@@ -261,9 +250,7 @@ async fn source_and_importance_walk_the_combined_index() {
     };
     let plan = s.query_plan(&q).await.unwrap();
     assert_eq!(
-        plan.iter()
-            .filter(|p| p.contains("INDEX events_importance (importance=?)"))
-            .count(),
+        walks(&plan, "events_importance (importance=?)"),
         2,
         "{plan:?}"
     );
